@@ -1,0 +1,96 @@
+//! Errors of the assembler. Every variant names what the user can act on:
+//! the image, the layer digest, the path inside the layer, the file.
+
+use std::path::PathBuf;
+
+/// A build failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The cache could not give us an image or blob.
+    #[error("could not pull image {image}: {source}")]
+    Image {
+        /// Image reference as written.
+        image: String,
+        /// Cause.
+        #[source]
+        source: linuxkit_oci::OciError,
+    },
+    /// A reference that does not parse.
+    #[error("could not pull image {image}: {source}")]
+    Reference {
+        /// Image reference as written.
+        image: String,
+        /// Cause.
+        #[source]
+        source: linuxkit_oci::ReferenceError,
+    },
+    /// A layer that cannot be read or is hostile.
+    #[error("image {image}, layer {digest}: {message}")]
+    Layer {
+        /// Canonical image name.
+        image: String,
+        /// Layer blob digest.
+        digest: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// Kernel image problems ("did not find kernel in kernel image", ...).
+    #[error("{message} {image}")]
+    Kernel {
+        /// Kernel image.
+        image: String,
+        /// Upstream-style message.
+        message: String,
+    },
+    /// OCI spec generation failed.
+    #[error("failed to create OCI spec for {image}: {source}")]
+    Spec {
+        /// Image as written.
+        image: String,
+        /// Cause.
+        #[source]
+        source: linuxkit_config::SpecError,
+    },
+    /// Volume references in binds/mounts.
+    #[error("failed update image {image} from volumes: {source}")]
+    Volumes {
+        /// Image as written.
+        image: String,
+        /// Cause.
+        #[source]
+        source: linuxkit_config::SpecError,
+    },
+    /// The `files` section.
+    #[error("failed to add filesystem parts: {0}")]
+    Files(String),
+    /// The `--input-tar`.
+    #[error("input tar {path}: {message}")]
+    InputTar {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Writing an output failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing.
+        context: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else, already phrased for the user.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl BuildError {
+    /// Wrap an I/O error with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> BuildError {
+        BuildError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

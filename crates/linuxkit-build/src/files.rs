@@ -1,0 +1,124 @@
+//! The `files` section: literal contents, host files (`source`, relative to
+//! the working directory, `~/` = `$HOME`), directories, symlinks and the
+//! generated `metadata` file, each preceded by its missing leading
+//! directories (yaml.md §10, image-layout.md §6).
+
+use crate::Sink;
+use crate::error::BuildError;
+use crate::image::Origin;
+use linuxkit_config::{FileKind, IdMap, MetadataFormat, Moby};
+use linuxkit_formats::{Entry, Kind};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where `source:` paths are resolved.
+#[derive(Debug, Clone)]
+pub struct FileContext {
+    /// The working directory.
+    pub cwd: PathBuf,
+    /// `$HOME`, for `~/` sources.
+    pub home: Option<PathBuf>,
+}
+
+fn dir_mode(mode: u32) -> u32 {
+    let mut m = mode;
+    if mode & 0o700 != 0 {
+        m |= 0o100;
+    }
+    if mode & 0o070 != 0 {
+        m |= 0o010;
+    }
+    if mode & 0o007 != 0 {
+        m |= 0o001;
+    }
+    m
+}
+
+fn resolve_source(p: &str, ctx: &FileContext) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/")
+        && let Some(h) = &ctx.home
+    {
+        return h.join(rest);
+    }
+    let path = Path::new(p);
+    if path.is_absolute() { path.to_path_buf() } else { ctx.cwd.join(path) }
+}
+
+/// Emit the files section.
+pub fn write_files(moby: &Moby, idmap: &IdMap, ctx: &FileContext, mtime: i64, sink: &mut dyn Sink) -> Result<(), BuildError> {
+    tracing::info!("Add files:");
+    let mut dirs: HashSet<String> = HashSet::new();
+    for (i, f) in moby.files.iter().enumerate() {
+        let spec = linuxkit_config::file_spec(f, idmap).map_err(|e| BuildError::Files(e.to_string()))?;
+        let origin = Origin {
+            source: Arc::from("linuxkit.files"),
+            location: Arc::from(format!("files[{i}]")),
+            mtime,
+        };
+        let mut entry = match &spec.kind {
+            FileKind::Directory => origin.dir(spec.path.clone()),
+            FileKind::Symlink(t) => origin.symlink(spec.path.clone(), t, spec.mode),
+            FileKind::Contents(c) => origin.file(spec.path.clone(), spec.mode, c.as_bytes()),
+            FileKind::Source { path, optional } => {
+                let full = resolve_source(path, ctx);
+                match std::fs::read(&full) {
+                    Ok(data) => origin.file(spec.path.clone(), spec.mode, data),
+                    Err(e) if *optional && std::fs::metadata(&full).is_err() => {
+                        tracing::debug!("skipping optional file {path}: {e}");
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(BuildError::Files(format!(
+                            "open {path}: {}",
+                            match e.kind() {
+                                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                                _ => e.to_string(),
+                            }
+                        )));
+                    }
+                }
+            }
+            FileKind::Metadata(fmt) => {
+                let text = match fmt {
+                    MetadataFormat::Yaml => linuxkit_config::metadata_yaml(moby),
+                    MetadataFormat::Json => linuxkit_config::metadata_json(moby),
+                };
+                origin.file(spec.path.clone(), spec.mode, text.into_bytes())
+            }
+        };
+        tracing::info!("  {}", spec.path);
+        entry.mode = spec.mode;
+        entry.uid = u64::from(spec.uid);
+        entry.gid = u64::from(spec.gid);
+        let parts: Vec<&str> = spec.path.split('/').collect();
+        let mut root = String::new();
+        for p in &parts[..parts.len().saturating_sub(1)] {
+            if !root.is_empty() {
+                root.push('/');
+            }
+            root.push_str(p);
+            if dirs.insert(root.clone()) {
+                let mut d = Entry::dir(root.clone(), dir_mode(spec.mode), mtime).with_origin(&origin.source, &origin.location);
+                d.uid = u64::from(spec.uid);
+                d.gid = u64::from(spec.gid);
+                sink.put(d)?;
+            }
+        }
+        debug_assert!(entry.kind != Kind::Hardlink);
+        sink.put(entry)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dir_mode;
+
+    #[test]
+    fn leading_dir_modes() {
+        assert_eq!(dir_mode(0o600), 0o700);
+        assert_eq!(dir_mode(0o644), 0o755);
+        assert_eq!(dir_mode(0o640), 0o750);
+    }
+}

@@ -1,0 +1,178 @@
+//! Reading one image layer: the blob is verified by digest while it streams
+//! (the cache's reader), decompressed by sniffing its magic (gzip, zstd or
+//! plain tar), hashed again to check the config's `diff_id`, and parsed into
+//! raw [`Entry`] values with names exactly as stored. No policy lives here:
+//! path cleaning and hostile-entry checks are in `flatten`.
+
+use crate::error::BuildError;
+use linuxkit_formats::{Entry, Kind};
+use sha2::{Digest, Sha256};
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Decompress by magic number.
+fn decompressor<'a>(r: Box<dyn BufRead + 'a>) -> io::Result<Box<dyn Read + 'a>> {
+    let mut r = r;
+    let head = r.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let d = ruzstd::decoding::StreamingDecoder::new(r).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        Ok(Box::new(d))
+    } else {
+        Ok(Box::new(r))
+    }
+}
+
+fn pax_u64(v: &str) -> Option<u64> {
+    v.split('.').next().and_then(|s| s.parse().ok())
+}
+
+fn pax_i64(v: &str) -> Option<i64> {
+    v.split('.').next().and_then(|s| s.parse().ok())
+}
+
+/// Read every entry of a tar stream (uncompressed).
+pub fn read_tar_entries(r: &mut dyn Read) -> io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(r);
+    for item in archive.entries()? {
+        let mut item = item?;
+        let header = item.header().clone();
+        let kind = match header.entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+            tar::EntryType::Directory => Kind::Dir,
+            tar::EntryType::Symlink => Kind::Symlink,
+            tar::EntryType::Link => Kind::Hardlink,
+            tar::EntryType::Char => Kind::Char,
+            tar::EntryType::Block => Kind::Block,
+            tar::EntryType::Fifo => Kind::Fifo,
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "entry {} has unsupported tar type {:?}",
+                        String::from_utf8_lossy(&item.path_bytes()),
+                        other
+                    ),
+                ));
+            }
+        };
+        let path = String::from_utf8(item.path_bytes().into_owned()).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, "entry name is not valid UTF-8")
+        })?;
+        let link = match item.link_name_bytes() {
+            Some(l) => String::from_utf8(l.into_owned()).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("link target of {path} is not valid UTF-8"))
+            })?,
+            None => String::new(),
+        };
+        let mut uid = header.uid().unwrap_or(0);
+        let mut gid = header.gid().unwrap_or(0);
+        let mut mtime = header.mtime().map(|m| m as i64).unwrap_or(0);
+        let mut uname = header.username().ok().flatten().unwrap_or("").to_string();
+        let mut gname = header.groupname().ok().flatten().unwrap_or("").to_string();
+        let mut pax = Vec::new();
+        let mut source = String::new();
+        let mut location = String::new();
+        if let Some(exts) = item.pax_extensions()? {
+            for ext in exts {
+                let ext = ext?;
+                let (Ok(k), Ok(v)) = (ext.key(), ext.value()) else { continue };
+                match k {
+                    "uid" => uid = pax_u64(v).unwrap_or(uid),
+                    "gid" => gid = pax_u64(v).unwrap_or(gid),
+                    "mtime" => mtime = pax_i64(v).unwrap_or(mtime),
+                    "uname" => uname = v.to_string(),
+                    "gname" => gname = v.to_string(),
+                    "LINUXKIT.source" => source = v.to_string(),
+                    "LINUXKIT.location" => location = v.to_string(),
+                    k if k.starts_with("SCHILY.xattr.") => pax.push((k.to_string(), v.to_string())),
+                    _ => {}
+                }
+            }
+        }
+        let mut data = Vec::new();
+        if kind == Kind::File {
+            data.reserve(item.size() as usize);
+            item.read_to_end(&mut data)?;
+        }
+        out.push(Entry {
+            path,
+            kind,
+            mode: header.mode().unwrap_or(0o644),
+            uid,
+            gid,
+            mtime,
+            link,
+            devmajor: header.device_major().ok().flatten().unwrap_or(0),
+            devminor: header.device_minor().ok().flatten().unwrap_or(0),
+            uname,
+            gname,
+            data: Arc::from(data),
+            pax,
+            source: Arc::from(source),
+            location: Arc::from(location),
+        });
+    }
+    Ok(out)
+}
+
+/// Read one layer blob from the cache: verify its digest, decompress, check
+/// the uncompressed digest against `diff_id` (when known), parse the tar.
+pub fn read_layer(
+    cache: &linuxkit_oci::Cache,
+    image: &str,
+    digest: &str,
+    size: u64,
+    diff_id: Option<&str>,
+) -> Result<Vec<Entry>, BuildError> {
+    let layer_err = |message: String| BuildError::Layer {
+        image: image.to_string(),
+        digest: digest.to_string(),
+        message,
+    };
+    let blob = cache
+        .open_blob(digest, Some(size))
+        .map_err(|e| BuildError::Image { image: image.to_string(), source: e })?;
+    let buffered: Box<dyn BufRead> = Box::new(BufReader::with_capacity(256 * 1024, blob));
+    let decoded = decompressor(buffered).map_err(|e| layer_err(format!("cannot read layer: {e}")))?;
+    let mut hashing = Hashing {
+        inner: decoded,
+        hasher: Sha256::new(),
+    };
+    let entries = read_tar_entries(&mut hashing).map_err(|e| {
+        layer_err(format!(
+            "cannot read layer: {e}; the blob is damaged or truncated: remove the image with `linuxkit cache rm` and import it again"
+        ))
+    })?;
+    // Drain to the end so both digests cover the whole stream.
+    io::copy(&mut hashing, &mut io::sink()).map_err(|e| {
+        layer_err(format!(
+            "cannot read layer: {e}; the blob is damaged or truncated: remove the image with `linuxkit cache rm` and import it again"
+        ))
+    })?;
+    if let Some(expected) = diff_id {
+        let actual = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
+        if expected != actual {
+            return Err(layer_err(format!(
+                "uncompressed content has digest {actual} but the image config's diff_id is {expected}; the image is corrupt or was tampered with"
+            )));
+        }
+    }
+    Ok(entries)
+}

@@ -1,0 +1,1 @@
+//! LinuxKit YAML configuration (in progress).

@@ -1,0 +1,493 @@
+//! The typed configuration model (yaml.md §2–§4, §10, §11) and the id map (§6.9).
+//!
+//! Every optional key of an image entry is an `Option` so that *presence* is
+//! kept: upstream's merge rules ("yaml if present, else label") and the
+//! `metadata:` output depend on it. Nothing here does I/O or validation; the
+//! tree-to-model conversion is in `decode.rs`.
+//!
+//! Schema spellings are honoured even where upstream's decoder silently drops
+//! them (yaml.md §2.2): `hostID`/`containerID` in id mappings and the
+//! multi-word `resources` keys (`kernelTCP`, `disableOOMKiller`,
+//! `realtimeRuntime`, `realtimePeriod`, `leafWeight`, `weightDevice`,
+//! `throttle*Device`, `hugepageLimits`, `classID`) all reach the OCI spec.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Where an item was written; ignored by equality so models compare by content.
+#[derive(Debug, Clone, Default, Eq)]
+pub struct Origin {
+    /// File name as given to [`crate::parse`].
+    pub file: String,
+    /// 1-based line (0 = unknown).
+    pub line: usize,
+    /// 1-based column (0 = unknown).
+    pub column: usize,
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, _other: &Origin) -> bool {
+        true
+    }
+}
+
+/// A whole (possibly merged) configuration.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Moby {
+    /// `kernel:`.
+    pub kernel: Kernel,
+    /// `init:` image references.
+    pub init: Vec<String>,
+    /// `onboot:` containers.
+    pub onboot: Vec<Image>,
+    /// `onshutdown:` containers.
+    pub onshutdown: Vec<Image>,
+    /// `services:` containers.
+    pub services: Vec<Image>,
+    /// `files:` entries.
+    pub files: Vec<File>,
+    /// `volumes:` entries.
+    pub volumes: Vec<Volume>,
+}
+
+/// `kernel:` (yaml.md §3).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Kernel {
+    /// Kernel image reference; empty = no kernel.
+    pub image: String,
+    /// Kernel command line.
+    pub cmdline: String,
+    /// Kernel binary name; `""` means the default `kernel`.
+    pub binary: String,
+    /// `None` = absent (`kernel.tar`); `Some("")`/`Some("none")` = no tarball.
+    pub tar: Option<String>,
+    /// Microcode cpio name; `None` = absent.
+    pub ucode: Option<String>,
+}
+
+/// A uid/gid value: a number or a container name (`root`/`""` = 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Id {
+    /// A number (wraps to u32).
+    Int(i64),
+    /// A name resolved through the [`IdMap`].
+    Name(String),
+}
+
+/// An OCI mount as written in `mounts:` / `runtime.mounts:`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Mount {
+    /// `destination`.
+    pub destination: String,
+    /// `type`.
+    pub r#type: String,
+    /// `source`.
+    pub source: String,
+    /// `options`.
+    pub options: Vec<String>,
+    /// `uidmappings`.
+    pub uid_mappings: Vec<IdMapping>,
+    /// `gidmappings`.
+    pub gid_mappings: Vec<IdMapping>,
+}
+
+/// An id mapping (`hostID`, `containerID`, `size`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IdMapping {
+    /// `containerID`.
+    pub container_id: i64,
+    /// `hostID`.
+    pub host_id: i64,
+    /// `size`.
+    pub size: i64,
+}
+
+/// A device node (`devices:`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Device {
+    /// `path`; `all` = a wildcard cgroup rule only.
+    pub path: String,
+    /// `type` (`c`, `b`, `a`, ...).
+    pub r#type: String,
+    /// `major`.
+    pub major: i64,
+    /// `minor`.
+    pub minor: i64,
+    /// `mode`, an octal string.
+    pub mode: String,
+}
+
+/// `resources:` (OCI `linux.resources`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Resources {
+    /// `devices`.
+    pub devices: Option<Vec<DeviceCgroup>>,
+    /// `memory`.
+    pub memory: Option<Memory>,
+    /// `cpu`.
+    pub cpu: Option<Cpu>,
+    /// `pids`.
+    pub pids: Option<Pids>,
+    /// `blockio` (OCI `blockIO`).
+    pub blockio: Option<BlockIo>,
+    /// `hugepageLimits`.
+    pub hugepage_limits: Option<Vec<HugepageLimit>>,
+    /// `network`.
+    pub network: Option<Network>,
+}
+
+/// A device cgroup rule.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceCgroup {
+    /// `allow`.
+    pub allow: bool,
+    /// `type`.
+    pub r#type: Option<String>,
+    /// `major`.
+    pub major: Option<i64>,
+    /// `minor`.
+    pub minor: Option<i64>,
+    /// `access`.
+    pub access: Option<String>,
+}
+
+/// `resources.memory`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Memory {
+    /// `limit`.
+    pub limit: Option<i64>,
+    /// `reservation`.
+    pub reservation: Option<i64>,
+    /// `swap`.
+    pub swap: Option<i64>,
+    /// `kernel`.
+    pub kernel: Option<i64>,
+    /// `kernelTCP`.
+    pub kernel_tcp: Option<i64>,
+    /// `swappiness`.
+    pub swappiness: Option<i64>,
+    /// `disableOOMKiller`.
+    pub disable_oom_killer: Option<bool>,
+}
+
+/// `resources.cpu`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cpu {
+    /// `shares`.
+    pub shares: Option<i64>,
+    /// `quota`.
+    pub quota: Option<i64>,
+    /// `period`.
+    pub period: Option<i64>,
+    /// `realtimeRuntime`.
+    pub realtime_runtime: Option<i64>,
+    /// `realtimePeriod`.
+    pub realtime_period: Option<i64>,
+    /// `cpus`.
+    pub cpus: Option<String>,
+    /// `mems`.
+    pub mems: Option<String>,
+}
+
+/// `resources.pids`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pids {
+    /// `limit`.
+    pub limit: Option<i64>,
+}
+
+/// `resources.blockio`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BlockIo {
+    /// `weight`.
+    pub weight: Option<i64>,
+    /// `leafWeight`.
+    pub leaf_weight: Option<i64>,
+    /// `weightDevice`.
+    pub weight_device: Option<Vec<WeightDevice>>,
+    /// `throttleReadBpsDevice`.
+    pub throttle_read_bps_device: Option<Vec<ThrottleDevice>>,
+    /// `throttleWriteBpsDevice`.
+    pub throttle_write_bps_device: Option<Vec<ThrottleDevice>>,
+    /// `throttleReadIOPSDevice`.
+    pub throttle_read_iops_device: Option<Vec<ThrottleDevice>>,
+    /// `throttleWriteIOPSDevice`.
+    pub throttle_write_iops_device: Option<Vec<ThrottleDevice>>,
+}
+
+/// A block-IO weight device.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WeightDevice {
+    /// `major`.
+    pub major: i64,
+    /// `minor`.
+    pub minor: i64,
+    /// `weight`.
+    pub weight: Option<i64>,
+    /// `leafWeight`.
+    pub leaf_weight: Option<i64>,
+}
+
+/// A block-IO throttle device.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ThrottleDevice {
+    /// `major`.
+    pub major: i64,
+    /// `minor`.
+    pub minor: i64,
+    /// `rate`.
+    pub rate: i64,
+}
+
+/// A hugepage limit. The schema types `pageSize` as an integer; the OCI spec
+/// wants a string, so it is emitted as the decimal string.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HugepageLimit {
+    /// `pageSize`.
+    pub page_size: i64,
+    /// `limit`.
+    pub limit: i64,
+}
+
+/// `resources.network`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Network {
+    /// `classID`.
+    pub class_id: Option<i64>,
+    /// `priorities`.
+    pub priorities: Option<Vec<InterfacePriority>>,
+}
+
+/// A network interface priority.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InterfacePriority {
+    /// `name`.
+    pub name: String,
+    /// `priority`.
+    pub priority: i64,
+}
+
+/// `runtime.interfaces[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Interface {
+    /// `name`.
+    pub name: String,
+    /// `add` (e.g. `veth`).
+    pub add: String,
+    /// `peer`.
+    pub peer: String,
+    /// `createInRoot`.
+    pub create_in_root: bool,
+}
+
+/// `runtime.bindNS` as written (each key optional).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BindNs {
+    /// `cgroup`.
+    pub cgroup: Option<String>,
+    /// `ipc`.
+    pub ipc: Option<String>,
+    /// `mnt`.
+    pub mnt: Option<String>,
+    /// `net`.
+    pub net: Option<String>,
+    /// `pid`.
+    pub pid: Option<String>,
+    /// `user`.
+    pub user: Option<String>,
+    /// `uts`.
+    pub uts: Option<String>,
+}
+
+impl BindNs {
+    /// Whether no key is set.
+    pub fn is_empty(&self) -> bool {
+        self == &BindNs::default()
+    }
+}
+
+/// `runtime:` as written in yaml or label (merged by [`crate::oci_spec`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RuntimeConfig {
+    /// `cgroups`.
+    pub cgroups: Option<Vec<String>>,
+    /// `mounts`.
+    pub mounts: Option<Vec<Mount>>,
+    /// `mkdir`.
+    pub mkdir: Option<Vec<String>>,
+    /// `interfaces`.
+    pub interfaces: Option<Vec<Interface>>,
+    /// `bindNS`.
+    pub bind_ns: BindNs,
+    /// `namespace`.
+    pub namespace: Option<String>,
+}
+
+/// An image entry of `onboot`/`onshutdown`/`services`, or a parsed label (yaml.md §4).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Image {
+    /// `name`.
+    pub name: String,
+    /// `image`.
+    pub image: String,
+    /// `capabilities`.
+    pub capabilities: Option<Vec<String>>,
+    /// `capabilities.add`.
+    pub capabilities_add: Option<Vec<String>>,
+    /// `ambient`.
+    pub ambient: Option<Vec<String>>,
+    /// `mounts`.
+    pub mounts: Option<Vec<Mount>>,
+    /// `binds`.
+    pub binds: Option<Vec<String>>,
+    /// `binds.add`.
+    pub binds_add: Option<Vec<String>>,
+    /// `devices`.
+    pub devices: Option<Vec<Device>>,
+    /// `tmpfs`.
+    pub tmpfs: Option<Vec<String>>,
+    /// `command`.
+    pub command: Option<Vec<String>>,
+    /// `env`.
+    pub env: Option<Vec<String>>,
+    /// `cwd` (empty counts as unset).
+    pub cwd: Option<String>,
+    /// `net` (empty counts as unset).
+    pub net: Option<String>,
+    /// `pid` (empty counts as unset).
+    pub pid: Option<String>,
+    /// `ipc` (empty counts as unset).
+    pub ipc: Option<String>,
+    /// `uts` (empty counts as unset).
+    pub uts: Option<String>,
+    /// `userns` (empty counts as unset).
+    pub userns: Option<String>,
+    /// `hostname` (empty counts as unset).
+    pub hostname: Option<String>,
+    /// `readonly`.
+    pub readonly: Option<bool>,
+    /// `maskedPaths`.
+    pub masked_paths: Option<Vec<String>>,
+    /// `readonlyPaths`.
+    pub readonly_paths: Option<Vec<String>>,
+    /// `uid`.
+    pub uid: Option<Id>,
+    /// `gid`.
+    pub gid: Option<Id>,
+    /// `additionalGids`.
+    pub additional_gids: Option<Vec<Id>>,
+    /// `noNewPrivileges`.
+    pub no_new_privileges: Option<bool>,
+    /// `oomScoreAdj`.
+    pub oom_score_adj: Option<i64>,
+    /// `rootfsPropagation`.
+    pub rootfs_propagation: Option<String>,
+    /// `cgroupsPath`.
+    pub cgroups_path: Option<String>,
+    /// `resources`.
+    pub resources: Option<Resources>,
+    /// `sysctl`.
+    pub sysctl: Option<BTreeMap<String, String>>,
+    /// `rlimits`.
+    pub rlimits: Option<Vec<String>>,
+    /// `uidMappings`.
+    pub uid_mappings: Option<Vec<IdMapping>>,
+    /// `gidMappings`.
+    pub gid_mappings: Option<Vec<IdMapping>>,
+    /// `annotations`.
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// `runtime`.
+    pub runtime: Option<RuntimeConfig>,
+    /// Where the entry's `name` was written (for messages; ignored by `==`).
+    pub origin: Origin,
+}
+
+/// A `volumes:` entry (yaml.md §11).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Volume {
+    /// `name` (`^[a-z0-9_-]*$`).
+    pub name: String,
+    /// `image`, empty = blank volume.
+    pub image: String,
+    /// `readonly`.
+    pub readonly: bool,
+    /// `format`: `""`, `oci` or `filesystem`.
+    pub format: String,
+    /// `platforms` (for `oci`).
+    pub platforms: Vec<String>,
+    /// Where the entry's `name` was written (ignored by `==`).
+    pub origin: Origin,
+}
+
+impl Volume {
+    /// `/containers/volumes/<name>/merged`, where binds of this volume point.
+    pub fn merged_dir(&self) -> String {
+        format!("/containers/volumes/{}/merged", self.name)
+    }
+}
+
+/// A `files:` entry (yaml.md §10).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct File {
+    /// `path`.
+    pub path: String,
+    /// `directory`.
+    pub directory: bool,
+    /// `symlink` target (empty = not a symlink).
+    pub symlink: String,
+    /// `contents` (`Some("")` is an empty file).
+    pub contents: Option<String>,
+    /// `source` on the build host.
+    pub source: String,
+    /// `metadata` (`yaml`/`json`).
+    pub metadata: String,
+    /// `optional`.
+    pub optional: bool,
+    /// `mode`, an octal string.
+    pub mode: String,
+    /// `uid`.
+    pub uid: Option<Id>,
+    /// `gid`.
+    pub gid: Option<Id>,
+}
+
+/// Container name → allocated uid/gid number (yaml.md §6.9).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IdMap {
+    map: HashMap<String, u32>,
+}
+
+impl IdMap {
+    /// Allocate 100, 101, … to onboot, then onshutdown, then services names;
+    /// a repeated name takes the later number.
+    pub fn new(m: &Moby) -> IdMap {
+        let mut map = HashMap::new();
+        let mut id: u32 = 100;
+        for image in m.onboot.iter().chain(&m.onshutdown).chain(&m.services) {
+            map.insert(image.name.clone(), id);
+            id = id.wrapping_add(1);
+        }
+        IdMap { map }
+    }
+
+    /// The number allocated to a container name.
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.map.get(name).copied()
+    }
+
+    /// Insert a mapping (tests and callers with extra names).
+    pub fn insert(&mut self, name: &str, id: u32) {
+        self.map.insert(name.to_string(), id);
+    }
+
+    /// `IDNumeric`: absent → 0, number → wrapping u32, `""`/`root` → 0, name → lookup.
+    pub fn resolve(&self, id: Option<&Id>) -> Result<u32, crate::SpecError> {
+        match id {
+            None => Ok(0),
+            Some(Id::Int(i)) => Ok(*i as u32),
+            Some(Id::Name(s)) if s.is_empty() || s == "root" => Ok(0),
+            Some(Id::Name(s)) => self
+                .get(s)
+                .ok_or_else(|| crate::SpecError::IdNotFound(s.clone())),
+        }
+    }
+}

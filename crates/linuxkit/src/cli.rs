@@ -1,0 +1,194 @@
+//! The command tree and flags, matching upstream LinuxKit's (reference
+//! cli.md): GNU-style long flags, booleans also accept `--flag=false`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// linuxkit: build minimal, immutable Linux systems from a YAML file whose every part is an OCI image — no Docker daemon, no root, no helper VM.
+#[derive(Parser, Debug)]
+#[command(name = "linuxkit", version, disable_version_flag = true, max_term_width = 100)]
+pub struct Cli {
+    /// Directory of the image cache used by the `cache` commands
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Registry mirror, `<registry>=<url>` or `<url>` (repeatable; registry pulls arrive later)
+    #[arg(long, global = true, value_name = "SPEC")]
+    pub mirror: Vec<String>,
+    /// Extra CA certificate for registry TLS (repeatable; registry pulls arrive later)
+    #[arg(long = "cert-file", global = true, value_name = "PATH")]
+    pub cert_file: Vec<PathBuf>,
+    /// Print errors only
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Verbosity: 0 quiet, 1 info (default), 2 debug, 3 trace
+    #[arg(short, long, global = true, value_name = "N")]
+    pub verbose: Option<u8>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build a bootable OS image from one or more YAML configuration files
+    Build(BuildArgs),
+    /// Manage the local image cache
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Metadata utilities
+    #[command(subcommand)]
+    Metadata(MetadataCommand),
+    /// Build and manage packages (not implemented yet)
+    #[command(allow_external_subcommands = true)]
+    Pkg {
+        /// Arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Push an image to a cloud (not implemented yet)
+    #[command(allow_external_subcommands = true)]
+    Push {
+        /// Arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run an image on a platform (not implemented yet)
+    #[command(allow_external_subcommands = true)]
+    Run {
+        /// Arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Serve a directory over HTTP (not implemented yet)
+    Serve {
+        /// Arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print the version
+    Version {
+        /// Print only the version number
+        #[arg(long)]
+        short: bool,
+        /// Print only the commit
+        #[arg(long)]
+        commit: bool,
+    },
+}
+
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name to use for output files (default: the last file's base name)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Directory for output files (default: the current directory)
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Output a single streamable format to FILE, `-` for stdout
+    #[arg(long = "o", value_name = "FILE")]
+    pub output: Option<String>,
+    /// Formats to create (repeatable or comma separated): tar, docker, kernel+initrd, tar-kernel-initrd; the disk and ISO formats arrive later
+    #[arg(short, long = "format", value_name = "FORMAT")]
+    pub format: Vec<String>,
+    /// Size for disk images, e.g. 1024M, 4G
+    #[arg(long, default_value = "1024M")]
+    pub size: String,
+    /// Always pull images into the cache (registry pulls arrive later)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    pub pull: bool,
+    /// Use the local Docker engine first (there is none: accepted for compatibility, must be false)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    pub docker: bool,
+    /// Decompress the kernel (gzip or x86 bzImage with a gzip payload)
+    #[arg(long = "decompress-kernel", num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    pub decompress_kernel: bool,
+    /// Target architecture (amd64, arm64, riscv64, ...; default: this machine's)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Image cache directory (default: $LINUXKIT_CACHE, else ~/.linuxkit/cache)
+    #[arg(long = "cache", value_name = "DIR")]
+    pub build_cache: Option<PathBuf>,
+    /// Reuse unchanged parts of a previous `tar` output
+    #[arg(long = "input-tar", value_name = "FILE")]
+    pub input_tar: Option<PathBuf>,
+    /// Do not add the merged SBOM
+    #[arg(long = "no-sbom", num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    pub no_sbom: bool,
+    /// Path of the SBOM inside the image
+    #[arg(long = "sbom-output", default_value = "sbom.spdx.json")]
+    pub sbom_output: String,
+    /// Use the current time as the SBOM creation time
+    #[arg(long = "sbom-current-time", num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    pub sbom_current_time: bool,
+    /// Print the merged, template-resolved configuration and exit
+    #[arg(long = "dry-run", num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    pub dry_run: bool,
+    /// Configuration files: paths, `-` for stdin, or http(s) URLs
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// List the images in the cache
+    Ls,
+    /// Remove images from the cache
+    Rm {
+        /// Only remove images whose digest matches the registry (registry access arrives later)
+        #[arg(long = "published-only")]
+        published_only: bool,
+        /// Image names
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Delete the whole cache
+    Clean {
+        /// Only remove images whose digest matches the registry (registry access arrives later)
+        #[arg(long = "published-only")]
+        published_only: bool,
+    },
+    /// Import an OCI-layout tarball (`-` for stdin)
+    Import {
+        /// The tarball
+        file: String,
+    },
+    /// Export an image as an OCI layout tarball or a `docker load` archive
+    Export {
+        /// Platform to export (default: this machine's)
+        #[arg(long)]
+        platform: Option<String>,
+        /// Output file, `-` for stdout
+        #[arg(long, required = true)]
+        outfile: String,
+        /// oci or docker
+        #[arg(long, default_value = "oci")]
+        format: String,
+        /// Name to write into the archive
+        #[arg(long = "name")]
+        ref_name: Option<String>,
+        /// Image name
+        image: String,
+    },
+    /// Pull images from a registry (not implemented yet)
+    Pull {
+        /// Arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Push images to a registry (not implemented yet)
+    Push {
+        /// Arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MetadataCommand {
+    /// Create an ISO with metadata (not implemented yet)
+    Create {
+        /// Arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}

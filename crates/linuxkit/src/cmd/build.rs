@@ -1,0 +1,264 @@
+//! `linuxkit build`: read and merge the YAML files, check the flags as
+//! upstream does, assemble once and write every requested format.
+
+use crate::cli::BuildArgs;
+use anyhow::{Context, Result, anyhow, bail};
+use linuxkit_build::output::{ALL_FORMATS, IMPLEMENTED, InitrdSink, PendingFile, StreamTarget, TarSink, Tee};
+use linuxkit_build::{BuildOptions, SbomOptions, Sink};
+use linuxkit_config::{Input, Moby};
+use linuxkit_oci::{Cache, Platform};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const STREAMABLE: [&str; 2] = ["tar", "docker"];
+
+/// Parse `--size` (`NNNM` MiB, `NNN`/`NNNG` GiB) into MiB.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, mul) = if let Some(n) = t.strip_suffix(['M', 'm']) {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix(['G', 'g']) {
+        (n, 1024)
+    } else {
+        (t, 1024)
+    };
+    let v: u64 = num.parse().map_err(|_| anyhow!("unable to parse disk size {s:?}: use e.g. 1024M or 4G"))?;
+    Ok(v * mul)
+}
+
+fn read_input(arg: &str) -> Result<String> {
+    if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("cannot read the configuration from standard input")?;
+        return Ok(s);
+    }
+    if arg.starts_with("http://") || arg.starts_with("https://") {
+        let body = ureq::get(arg)
+            .call()
+            .with_context(|| format!("cannot fetch configuration {arg}"))?
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("cannot read configuration {arg}"))?;
+        return Ok(body);
+    }
+    std::fs::read_to_string(arg).with_context(|| format!("cannot read configuration file {arg}"))
+}
+
+fn base_name(arg: &str) -> String {
+    if arg == "-" {
+        return "moby".into();
+    }
+    let last = arg.trim_end_matches('/').rsplit('/').next().unwrap_or(arg);
+    match last.rfind('.') {
+        Some(i) if i > 0 => last[..i].to_string(),
+        _ => last.to_string(),
+    }
+}
+
+/// Read, validate and merge the configuration files.
+pub fn load_config(files: &[String]) -> Result<Moby> {
+    let resolver = |dir: &Path| crate::pkgtag::canonical_tag(dir);
+    let mut moby = Moby::default();
+    for f in files {
+        let text = read_input(f)?;
+        let local = f != "-" && !f.starts_with("http://") && !f.starts_with("https://");
+        let dir = Path::new(f).parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+        let input = Input {
+            name: f,
+            text: &text,
+            template_dir: if local { dir } else { None },
+        };
+        let m = linuxkit_config::parse(&input, Some(&resolver)).map_err(|e| anyhow!("invalid config:\n{e}"))?;
+        linuxkit_config::merge(&mut moby, m).map_err(|e| anyhow!("invalid config:\n{e}"))?;
+    }
+    Ok(moby)
+}
+
+/// Resolve the build cache directory.
+pub fn build_cache_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.unwrap_or_else(|| Cache::default_root(true))
+}
+
+fn parse_formats(list: &[String], have_output: bool) -> Result<Vec<String>> {
+    let mut formats: Vec<String> = Vec::new();
+    for f in list.iter().flat_map(|f| f.split(',')) {
+        let f = f.trim();
+        if f.is_empty() {
+            continue;
+        }
+        if !ALL_FORMATS.contains(&f) {
+            bail!(
+                "error parsing formats: unknown format type {f}: valid formats are {}",
+                ALL_FORMATS.join(", ")
+            );
+        }
+        if !formats.iter().any(|x| x == f) {
+            formats.push(f.to_string());
+        }
+    }
+    if formats.is_empty() {
+        formats.push(if have_output { "tar" } else { "kernel+initrd" }.to_string());
+    }
+    for f in &formats {
+        if STREAMABLE.contains(&f.as_str()) && formats.len() > 1 {
+            bail!("format type {f} must be the only format specified");
+        }
+    }
+    Ok(formats)
+}
+
+/// Run `linuxkit build`.
+pub fn run(args: BuildArgs) -> Result<()> {
+    let formats = parse_formats(&args.format, args.output.is_some())?;
+    if let Some(o) = &args.output {
+        if formats.len() != 1 {
+            bail!("the -output option can only be specified when generating a single output format");
+        }
+        if args.name.is_some() {
+            bail!("the -output option cannot be specified with -name");
+        }
+        if args.dir.is_some() {
+            bail!("the -output option cannot be specified with -dir");
+        }
+        if !STREAMABLE.contains(&formats[0].as_str()) {
+            bail!("the -output option cannot be specified for build type {} as it cannot be streamed", formats[0]);
+        }
+        if let Some(it) = &args.input_tar
+            && o != "-"
+            && same_file(it, Path::new(o))
+        {
+            bail!("input-tar and output file cannot be the same");
+        }
+    }
+    if args.input_tar.is_some() && args.pull {
+        bail!("cannot use --input-tar and --pull together");
+    }
+    parse_size(&args.size)?;
+    let missing: Vec<&String> = formats.iter().filter(|f| !IMPLEMENTED.contains(&f.as_str())).collect();
+    if !missing.is_empty() {
+        bail!(
+            "format {} is not implemented yet in linuxkit-rs (the disk and ISO writers come with the formats work); available now: {}",
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            IMPLEMENTED.join(", ")
+        );
+    }
+    if args.docker {
+        bail!("--docker: there is no Docker engine to read images from; linuxkit-rs reads images from its cache (import them with `linuxkit cache import`)");
+    }
+    if args.pull {
+        bail!("--pull: pulling from registries is not implemented yet; import images with `linuxkit cache import FILE.tar`");
+    }
+
+    let moby = load_config(&args.files)?;
+    if args.dry_run {
+        print!("{}", linuxkit_config::dry_run_yaml(&moby));
+        return Ok(());
+    }
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| base_name(args.files.last().map(String::as_str).unwrap_or("moby")));
+    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    if args.output.is_none() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    }
+    let cache_dir = build_cache_dir(args.build_cache.clone());
+    let cache = Cache::open(&cache_dir).with_context(|| format!("cannot open the image cache {}", cache_dir.display()))?;
+
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let mut opts = BuildOptions::new(cwd);
+    if let Some(a) = &args.arch {
+        opts.platform = Platform::linux(a);
+    }
+    opts.decompress_kernel = args.decompress_kernel;
+    opts.input_tar = args.input_tar.clone();
+    opts.dockerfile = formats.iter().any(|f| f == "docker");
+    opts.sbom = (!args.no_sbom).then(|| SbomOptions {
+        path: args.sbom_output.clone(),
+        current_time: args.sbom_current_time,
+    });
+
+    if STREAMABLE.contains(&formats[0].as_str()) {
+        let target = match args.output.as_deref() {
+            Some("-") => StreamTarget::Stdout,
+            Some(o) => StreamTarget::File(Box::new(PendingFile::create(Path::new(o))?)),
+            None => StreamTarget::File(Box::new(PendingFile::create(&dir.join(format!("{name}.{}", formats[0])))?)),
+        };
+        let mut sink = TarSink::new(target)?;
+        linuxkit_build::assemble(&cache, &moby, &opts, &mut sink)?;
+        tracing::info!("Create outputs:");
+        if let Some(p) = sink.finish()? {
+            tracing::info!("  {}", p.display());
+        }
+        return Ok(());
+    }
+
+    let mut initrd = InitrdSink::default();
+    {
+        let mut tee = Tee { sinks: vec![&mut initrd as &mut dyn Sink] };
+        linuxkit_build::assemble(&cache, &moby, &opts, &mut tee)?;
+    }
+    tracing::info!("Create outputs:");
+    let parts = initrd.finish()?;
+    let mut written = Vec::new();
+    for f in &formats {
+        match f.as_str() {
+            "kernel+initrd" => {
+                if !parts.kernel.is_empty() {
+                    written.push(linuxkit_build::output::write_file(&dir.join(format!("{name}-kernel")), &parts.kernel)?);
+                }
+                let mut initrd = parts.ucode.clone();
+                initrd.extend_from_slice(&parts.initrd_gz);
+                written.push(linuxkit_build::output::write_file(&dir.join(format!("{name}-initrd.img")), &initrd)?);
+                if !parts.cmdline.is_empty() {
+                    written.push(linuxkit_build::output::write_file(&dir.join(format!("{name}-cmdline")), &parts.cmdline)?);
+                }
+            }
+            "tar-kernel-initrd" => {
+                let tar = linuxkit_build::output::kernel_initrd_tar(&parts, opts.mtime)?;
+                written.push(linuxkit_build::output::write_file(&dir.join(format!("{name}-initrd.tar")), &tar)?);
+            }
+            other => bail!("internal error: format {other} has no writer"),
+        }
+    }
+    for p in written {
+        tracing::info!("  {}", p.display());
+    }
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024M").unwrap(), 1024);
+        assert_eq!(parse_size("4G").unwrap(), 4096);
+        assert_eq!(parse_size("2").unwrap(), 2048);
+        assert!(parse_size("big").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(base_name("examples/minimal.yml"), "minimal");
+        assert_eq!(base_name("-"), "moby");
+        assert_eq!(base_name("https://x/y/a.yaml"), "a");
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(parse_formats(&[], false).unwrap(), ["kernel+initrd"]);
+        assert_eq!(parse_formats(&[], true).unwrap(), ["tar"]);
+        assert_eq!(parse_formats(&["tar-kernel-initrd,kernel+initrd".into()], false).unwrap().len(), 2);
+        assert!(parse_formats(&["tar,kernel+initrd".into()], false).is_err());
+        assert!(parse_formats(&["nope".into()], false).unwrap_err().to_string().contains("unknown format type nope"));
+    }
+}

@@ -1,0 +1,26 @@
+//! `linuxkit`: the command-line front end. Parses upstream-compatible flags,
+//! sets up logging and error display, and calls the library crates; it holds
+//! no build logic of its own.
+
+mod cli;
+mod cmd;
+mod logging;
+mod pkgtag;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    if let Err(e) = logging::init(cli.quiet, cli.verbose) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    let result = cmd::run(cli);
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+}
