@@ -12,6 +12,13 @@ fn of_image(image: &Option<String>) -> String {
     }
 }
 
+fn rm_hint(image: &Option<String>) -> String {
+    match image {
+        Some(i) => format!("`linuxkit cache rm {i}`"),
+        None => "`linuxkit cache rm NAME`".to_string(),
+    }
+}
+
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "none".to_string()
@@ -79,8 +86,8 @@ pub enum OciError {
     /// A blob the image needs is not in `blobs/sha256/`.
     #[error(
         "blob {digest}{} is missing from the cache {cache} (expected at {}); \
-         the cache is incomplete: remove the image (`linuxkit cache rm NAME`) and import it again",
-        of_image(image), path.display()
+         the cache is incomplete: remove the image ({}) and import it again",
+        of_image(image), path.display(), rm_hint(image)
     )]
     BlobMissing {
         /// The image that needs it, when known.
@@ -96,8 +103,8 @@ pub enum OciError {
     /// A blob's bytes do not hash to its name (or its size is not the descriptor's).
     #[error(
         "blob {digest}{} at {} is corrupt: {found}; \
-         remove the image (`linuxkit cache rm NAME`) and import it again",
-        of_image(image), path.display()
+         remove the image ({}) and import it again",
+        of_image(image), path.display(), rm_hint(image)
     )]
     DigestMismatch {
         /// The image it belongs to, when known.
@@ -126,8 +133,9 @@ pub enum OciError {
     /// A manifest, index or config blob is not the JSON it should be.
     #[error(
         "cannot parse {what} {digest}{} in the cache {cache}: {source}; \
-         remove the image (`linuxkit cache rm NAME`) and import it again",
-        of_image(image)
+         remove the image ({}) and import it again",
+        of_image(image),
+        rm_hint(image)
     )]
     BadJson {
         /// "index", "manifest" or "image config".

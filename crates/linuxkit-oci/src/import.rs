@@ -153,8 +153,9 @@ impl Cache {
                     }
                     let staged = blob::stage(&blobs.staging, &mut entry, Some(&digest), &raw)
                         .map_err(|e| match e {
-                            OciError::DigestMismatch { .. } => bad(format!(
-                                "{e} (the archive entry {} does not match its name)",
+                            OciError::DigestMismatch { digest, found, .. } => bad(format!(
+                                "the archive entry {} does not match its digest {digest}: {found}; \
+                                 the archive is damaged, re-create or re-download it",
                                 raw.display()
                             )),
                             OciError::Io { source, .. } => {

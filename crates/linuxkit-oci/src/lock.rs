@@ -22,8 +22,10 @@ static PROCESS_LOCK: Mutex<()> = Mutex::new(());
 /// A held cache lock; released on drop.
 pub struct CacheLock {
     // Field order matters: the file (and with it the fcntl lock) is closed
-    // before the process mutex is released.
-    file: File,
+    // before the process mutex is released. `None`: a shared lock on a
+    // read-only cache whose lock file we may not create (nobody can write
+    // index.json there either).
+    file: Option<File>,
     _guard: MutexGuard<'static, ()>,
 }
 
@@ -49,13 +51,28 @@ impl CacheLock {
         // it; the lock file itself is still fine.
         let guard = PROCESS_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let path = root.join(LOCK_FILE);
-        let file = OpenOptions::new()
+        let opened = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)
-            .map_err(|e| OciError::io("cannot open the cache lock file", &path, e))?;
+            .open(&path);
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) if op == FlockOperation::LockShared && read_only(&e) => {
+                match File::open(&path) {
+                    Ok(f) => f,
+                    Err(_) => {
+                        tracing::debug!(path = %path.display(), "read-only cache without a lock file; reading unlocked");
+                        return Ok(CacheLock {
+                            file: None,
+                            _guard: guard,
+                        });
+                    }
+                }
+            }
+            Err(e) => return Err(OciError::io("cannot open the cache lock file", &path, e)),
+        };
         loop {
             match fcntl_lock(&file, op) {
                 Ok(()) => break,
@@ -70,16 +87,25 @@ impl CacheLock {
             }
         }
         Ok(CacheLock {
-            file,
+            file: Some(file),
             _guard: guard,
         })
     }
+}
+
+fn read_only(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
 }
 
 impl Drop for CacheLock {
     fn drop(&mut self) {
         // Closing the file releases the lock anyway; unlock explicitly so
         // the release does not depend on drop order subtleties.
-        let _ = fcntl_lock(&self.file, FlockOperation::Unlock);
+        if let Some(f) = &self.file {
+            let _ = fcntl_lock(f, FlockOperation::Unlock);
+        }
     }
 }

@@ -126,7 +126,7 @@ fn is_empty_map(m: &BTreeMap<String, Value>) -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     /// The blob's media type.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub media_type: String,
     /// Size of the blob in bytes.
     pub size: u64,

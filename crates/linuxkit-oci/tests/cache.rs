@@ -805,3 +805,75 @@ fn skopeo_reads_exported_layout_and_our_cache() {
         .unwrap();
     assert_eq!(back.manifest.layers, img.manifest.layers);
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn reads_a_layout_written_by_another_tool_and_keeps_unknown_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&images_dir().join("cache"), dir.path());
+    // Fields we do not model, at every level of index.json.
+    let path = dir.path().join("index.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    v["annotations"] = serde_json::json!({"made.by": "test"});
+    v["manifests"][0]["urls"] = serde_json::json!(["https://example.invalid/blob"]);
+    v["manifests"][0]["annotations"]["extra.key"] = serde_json::json!("kept");
+    fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+
+    let cache = Cache::open(dir.path()).unwrap();
+    assert_eq!(cache.list().unwrap().len(), 76);
+    assert!(cache.resolve(ALPINE, &amd64()).is_ok());
+    let first = v["manifests"][0]["annotations"][ANNOTATION_REF_NAME]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Any rewrite (here: naming something else) keeps what we did not model.
+    let d = cache.lookup(ALPINE).unwrap().unwrap();
+    cache.set_name("example.com/alias:1", d).unwrap();
+    let after: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert_eq!(after["annotations"]["made.by"], "test");
+    let entry = after["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"][ANNOTATION_REF_NAME] == first.as_str())
+        .unwrap();
+    assert_eq!(entry["urls"][0], "https://example.invalid/blob");
+    assert_eq!(entry["annotations"]["extra.key"], "kept");
+    assert_eq!(cache.list().unwrap().len(), 77);
+}
+
+#[test]
+fn write_blob_from_verifies_and_leaves_nothing_on_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let (d, n) = cache.write_blob_from(&mut &b"payload"[..], None).unwrap();
+    assert_eq!(n, 7);
+    assert_eq!(cache.read_blob(&d, Some(7)).unwrap(), b"payload");
+    let before = blob_files(&cache);
+    let e = cache
+        .write_blob_from(&mut &b"other payload"[..], Some(&d))
+        .unwrap_err();
+    assert!(
+        matches!(e, OciError::DigestMismatch { .. }) && e.to_string().contains(&d),
+        "{e}"
+    );
+    assert_eq!(blob_files(&cache), before);
+    let e = cache
+        .write_blob_from(&mut &b"x"[..], Some("sha256:nothex"))
+        .unwrap_err();
+    assert!(matches!(e, OciError::InvalidDigest { .. }), "{e:?}");
+    assert_eq!(blob_files(&cache), before);
+    assert!(!cache.has_blob("sha256:../../index.json"));
+}

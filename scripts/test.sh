@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test suite, as run by CI (.ci/run) and by developers:
+#   formatting and lints, one release build reused by every test, unit and
+#   integration tests, fuzzing (60 s per target), then the conformance corpus
+#   (its closing line "N passed, M failed" is the summary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared="${LINUXKIT_SHARED:-../shared}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --release -- -D warnings
+echo "== release build"
+cargo build --workspace --release --bins
+
+if command -v cargo-fuzz >/dev/null 2>&1; then
+  for target in yaml_config layer_tar; do
+    echo "== fuzz $target (60 s)"
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$target" -- -max_total_time=60 -rss_limit_mb=4096 2>&1 | tail -n 3)
+  done
+else
+  echo "== fuzz: cargo-fuzz is not installed (.ci/run installs it)"; exit 1
+fi
+
+echo "== tests"
+cargo nextest run --workspace --release --no-fail-fast
+
+echo "== conformance"
+python3 "$shared/conformance/compare.py" target/release/linuxkit --last-wins --jobs 2
