@@ -112,7 +112,10 @@ pub fn write_image(
                     }
                 }
             }
-            "etc/mtab" => has_mtab = true,
+            "etc/mtab" => {
+                has_mtab = true;
+                out.mtime = origin.mtime;
+            }
             _ => {}
         }
         if out.kind == Kind::Hardlink {

@@ -168,7 +168,12 @@ pub enum SpecError {
 /// Go's `strconv.ParseInt(s, 8, bits)` with its error texts.
 pub(crate) fn parse_octal_go(s: &str, bits: u32) -> Result<i64, String> {
     let syntax = || format!("strconv.ParseInt: parsing {}: invalid syntax", go_quote(s));
-    let range = || format!("strconv.ParseInt: parsing {}: value out of range", go_quote(s));
+    let range = || {
+        format!(
+            "strconv.ParseInt: parsing {}: value out of range",
+            go_quote(s)
+        )
+    };
     let (neg, digits) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),

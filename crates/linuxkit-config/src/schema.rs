@@ -185,9 +185,18 @@ static BLOCKIO: Obj = Obj {
         ("leafWeight", Ty::Int),
         ("weightDevice", Ty::List(&Ty::Obj(&WEIGHTDEVICE))),
         ("throttleReadBpsDevice", Ty::List(&Ty::Obj(&THROTTLEDEVICE))),
-        ("throttleWriteBpsDevice", Ty::List(&Ty::Obj(&THROTTLEDEVICE))),
-        ("throttleReadIOPSDevice", Ty::List(&Ty::Obj(&THROTTLEDEVICE))),
-        ("throttleWriteIOPSDevice", Ty::List(&Ty::Obj(&THROTTLEDEVICE))),
+        (
+            "throttleWriteBpsDevice",
+            Ty::List(&Ty::Obj(&THROTTLEDEVICE)),
+        ),
+        (
+            "throttleReadIOPSDevice",
+            Ty::List(&Ty::Obj(&THROTTLEDEVICE)),
+        ),
+        (
+            "throttleWriteIOPSDevice",
+            Ty::List(&Ty::Obj(&THROTTLEDEVICE)),
+        ),
     ],
     required: &[],
 };
@@ -419,9 +428,9 @@ fn type_hint(node: &Node, ty: &Ty, path: &str) -> Option<String> {
                 None
             }
         }
-        (Value::Str(_) | Value::Int(_) | Value::Bool(_) | Value::Float(_), Ty::List(_)) => Some(
-            format!("write a list, e.g. `{key}: [{}]`", node.raw),
-        ),
+        (Value::Str(_) | Value::Int(_) | Value::Bool(_) | Value::Float(_), Ty::List(_)) => {
+            Some(format!("write a list, e.g. `{key}: [{}]`", node.raw))
+        }
         (Value::Seq(_), Ty::Str) => Some("write a single string, not a list".into()),
         _ => None,
     }
@@ -501,13 +510,23 @@ fn key_not_string(k: &Node, path: &str, out: &mut Vec<Issue>) {
         column: k.column,
         message: format!(
             "invalid key {} in `{path}`: keys must be strings",
-            if k.raw.is_empty() { k.kind().to_string() } else { format!("`{}`", k.raw) }
+            if k.raw.is_empty() {
+                k.kind().to_string()
+            } else {
+                format!("`{}`", k.raw)
+            }
         ),
         hint: Some(format!("quote it: \"{}\"", k.raw)),
     });
 }
 
-fn check_obj(node: &Node, obj: &'static Obj, pairs: &[(Node, Node)], path: &str, out: &mut Vec<Issue>) {
+fn check_obj(
+    node: &Node,
+    obj: &'static Obj,
+    pairs: &[(Node, Node)],
+    path: &str,
+    out: &mut Vec<Issue>,
+) {
     let names: Vec<&str> = obj.fields.iter().map(|(n, _)| *n).collect();
     for (k, v) in pairs {
         let Some(ks) = k.as_str() else {
@@ -523,6 +542,8 @@ fn check_obj(node: &Node, obj: &'static Obj, pairs: &[(Node, Node)], path: &str,
                 };
                 let place = if path.is_empty() {
                     "at the top level".to_string()
+                } else if path == obj.name {
+                    format!("in `{path}`")
                 } else {
                     format!("in {} `{path}`", obj.name)
                 };

@@ -139,6 +139,17 @@ fn pos(span: &Span) -> (usize, usize) {
 /// Errors: a syntax error (fatal, reported alone), an empty stream (`EOF`),
 /// or one error per duplicate mapping key.
 pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
+    match parse_lenient(text) {
+        Ok((root, errors)) if errors.is_empty() => Ok(root),
+        Ok((_, errors)) => Err(errors),
+        Err(e) => Err(e),
+    }
+}
+
+/// Like [`parse`], but duplicate mapping keys do not prevent building the tree
+/// (the first occurrence is kept): they are returned next to it, so callers
+/// can report them together with later checks.
+pub fn parse_lenient(text: &str) -> Result<(Node, Vec<YamlError>), Vec<YamlError>> {
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
@@ -146,10 +157,7 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
     let mut nodes = 0usize;
     let mut root: Option<Node> = None;
 
-    loop {
-        let Some(next) = parser.next_event() else {
-            break;
-        };
+    while let Some(next) = parser.next_event() {
         let (event, span) = match next {
             Ok(ev) => ev,
             Err(e) => {
@@ -305,8 +313,7 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
             message: "EOF".to_string(),
             hint: Some("the file holds no YAML document (it is empty or only comments)".into()),
         }]),
-        Some(_) if !errors.is_empty() => Err(errors),
-        Some(r) => Ok(r),
+        Some(r) => Ok((r, errors)),
     }
 }
 
@@ -329,7 +336,10 @@ fn internal(line: usize, column: usize) -> YamlError {
 }
 
 fn syntax_hint(info: &str) -> Option<String> {
-    if info.contains("could not find expected ':'") || info.contains("mapping values") {
+    if info.contains("could not find expected ':'")
+        || info.contains("mapping values")
+        || info.contains("did not find expected key")
+    {
         Some(
             "check the indentation around this line; in a block scalar (`|`) every line, \
              including `#` lines, must be indented at least as much as the first one"
@@ -458,7 +468,9 @@ fn resolve(text: &str, plain: bool, tag: Option<&str>) -> Value {
         return Value::Bool(b);
     }
     match text {
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY);
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
@@ -497,17 +509,18 @@ fn resolve_int(text: &str) -> Option<i128> {
     if rest.is_empty() {
         return None;
     }
-    let (radix, digits) = if let Some(d) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
-        (16, d)
-    } else if let Some(d) = rest.strip_prefix("0o").or_else(|| rest.strip_prefix("0O")) {
-        (8, d)
-    } else if let Some(d) = rest.strip_prefix("0b").or_else(|| rest.strip_prefix("0B")) {
-        (2, d)
-    } else if rest.len() > 1 && rest.starts_with('0') {
-        (8, &rest[1..])
-    } else {
-        (10, rest)
-    };
+    let (radix, digits) =
+        if let Some(d) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
+            (16, d)
+        } else if let Some(d) = rest.strip_prefix("0o").or_else(|| rest.strip_prefix("0O")) {
+            (8, d)
+        } else if let Some(d) = rest.strip_prefix("0b").or_else(|| rest.strip_prefix("0B")) {
+            (2, d)
+        } else if rest.len() > 1 && rest.starts_with('0') {
+            (8, &rest[1..])
+        } else {
+            (10, rest)
+        };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
@@ -593,9 +606,14 @@ mod tests {
 
     #[test]
     fn core_schema() {
-        let n = root("a: 0666\nb: yes\nc: True\nd: ~\ne:\nf: '1'\ng: 0x1F\nh: 1.5\ni: 0999\nj: 2001-12-14\nk: -3\n");
+        let n = root(
+            "a: 0666\nb: yes\nc: True\nd: ~\ne:\nf: '1'\ng: 0x1F\nh: 1.5\ni: 0999\nj: 2001-12-14\nk: -3\n",
+        );
         assert_eq!(n.get("a").map(|n| &n.value), Some(&Value::Int(438)));
-        assert_eq!(n.get("b").map(|n| &n.value), Some(&Value::Str("yes".into())));
+        assert_eq!(
+            n.get("b").map(|n| &n.value),
+            Some(&Value::Str("yes".into()))
+        );
         assert_eq!(n.get("c").map(|n| &n.value), Some(&Value::Bool(true)));
         assert_eq!(n.get("d").map(|n| &n.value), Some(&Value::Null));
         assert_eq!(n.get("e").map(|n| &n.value), Some(&Value::Null));
