@@ -54,14 +54,18 @@ pub fn write_container(
     sink: &mut dyn Sink,
 ) -> Result<(), BuildError> {
     tracing::info!("  Create OCI config for {}", image.image);
-    let updated = linuxkit_config::update_image_from_volumes(image, volumes).map_err(|e| BuildError::Volumes {
-        image: image.image.clone(),
-        source: e,
+    let updated = linuxkit_config::update_image_from_volumes(image, volumes).map_err(|e| {
+        BuildError::Volumes {
+            image: image.image.clone(),
+            source: Box::new(e),
+        }
     })?;
     let img = images.get(&image.image)?;
-    let spec = linuxkit_config::oci_spec(&updated, &defaults(&img), idmap).map_err(|e| BuildError::Spec {
-        image: image.image.clone(),
-        source: e,
+    let spec = linuxkit_config::oci_spec(&updated, &defaults(&img), idmap).map_err(|e| {
+        BuildError::Spec {
+            image: image.image.clone(),
+            source: Box::new(e),
+        }
     })?;
     let dir = if section == "services" {
         format!("containers/{section}/{}", image.name)
@@ -83,23 +87,46 @@ pub fn write_container(
         }
         None => {
             let entries = images.entries(&img)?;
-            write_image(&entries, &format!("{root_dir}/"), Role::Container, &origin, sink, &mut |_, _| {})?;
-            dedup.first.insert(img.canonical.to_string(), root_dir.clone());
+            write_image(
+                &entries,
+                &format!("{root_dir}/"),
+                Role::Container,
+                &origin,
+                sink,
+                &mut |_, _| {},
+            )?;
+            dedup
+                .first
+                .insert(img.canonical.to_string(), root_dir.clone());
             root_dir.clone()
         }
     };
-    sink.put(origin.file(format!("{dir}/config.json"), 0o644, spec.config_json.as_bytes()))?;
+    sink.put(origin.file(
+        format!("{dir}/config.json"),
+        0o644,
+        spec.config_json.as_bytes(),
+    ))?;
     let mut mounts = Vec::new();
     if readonly {
         if reused.is_some() {
             sink.put(origin.dir(format!("{dir}/rootfs")))?;
         }
-        mounts.push(mount(&format!("/{dir}/rootfs"), "", &format!("/{lower}"), &["bind"]));
+        mounts.push(mount(
+            &format!("/{dir}/rootfs"),
+            "",
+            &format!("/{lower}"),
+            &["bind"],
+        ));
     } else {
         sink.put(origin.dir(format!("{dir}/tmp")))?;
         sink.put(origin.dir(format!("{dir}/rootfs")))?;
         mounts.push(mount(&format!("/{dir}/tmp"), "tmpfs", "tmpfs", &[]));
-        mounts.push(mount(&format!("/{dir}/tmp"), "", "", &["remount", "private"]));
+        mounts.push(mount(
+            &format!("/{dir}/tmp"),
+            "",
+            "",
+            &["remount", "private"],
+        ));
         mounts.push(mount(
             &format!("/{dir}/rootfs"),
             "overlay",

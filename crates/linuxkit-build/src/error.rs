@@ -13,7 +13,7 @@ pub enum BuildError {
         image: String,
         /// Cause.
         #[source]
-        source: linuxkit_oci::OciError,
+        source: Box<linuxkit_oci::OciError>,
     },
     /// A reference that does not parse.
     #[error("could not pull image {image}: {source}")]
@@ -22,7 +22,7 @@ pub enum BuildError {
         image: String,
         /// Cause.
         #[source]
-        source: linuxkit_oci::ReferenceError,
+        source: Box<linuxkit_oci::ReferenceError>,
     },
     /// A layer that cannot be read or is hostile.
     #[error("image {image}, layer {digest}: {message}")]
@@ -49,7 +49,7 @@ pub enum BuildError {
         image: String,
         /// Cause.
         #[source]
-        source: linuxkit_config::SpecError,
+        source: Box<linuxkit_config::SpecError>,
     },
     /// Volume references in binds/mounts.
     #[error("failed update image {image} from volumes: {source}")]
@@ -58,7 +58,7 @@ pub enum BuildError {
         image: String,
         /// Cause.
         #[source]
-        source: linuxkit_config::SpecError,
+        source: Box<linuxkit_config::SpecError>,
     },
     /// The `files` section.
     #[error("failed to add filesystem parts: {0}")]

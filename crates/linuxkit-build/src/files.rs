@@ -42,15 +42,26 @@ fn resolve_source(p: &str, ctx: &FileContext) -> PathBuf {
         return h.join(rest);
     }
     let path = Path::new(p);
-    if path.is_absolute() { path.to_path_buf() } else { ctx.cwd.join(path) }
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        ctx.cwd.join(path)
+    }
 }
 
 /// Emit the files section.
-pub fn write_files(moby: &Moby, idmap: &IdMap, ctx: &FileContext, mtime: i64, sink: &mut dyn Sink) -> Result<(), BuildError> {
+pub fn write_files(
+    moby: &Moby,
+    idmap: &IdMap,
+    ctx: &FileContext,
+    mtime: i64,
+    sink: &mut dyn Sink,
+) -> Result<(), BuildError> {
     tracing::info!("Add files:");
     let mut dirs: HashSet<String> = HashSet::new();
     for (i, f) in moby.files.iter().enumerate() {
-        let spec = linuxkit_config::file_spec(f, idmap).map_err(|e| BuildError::Files(e.to_string()))?;
+        let spec =
+            linuxkit_config::file_spec(f, idmap).map_err(|e| BuildError::Files(e.to_string()))?;
         let origin = Origin {
             source: Arc::from("linuxkit.files"),
             location: Arc::from(format!("files[{i}]")),
@@ -72,7 +83,8 @@ pub fn write_files(moby: &Moby, idmap: &IdMap, ctx: &FileContext, mtime: i64, si
                         return Err(BuildError::Files(format!(
                             "open {path}: {}",
                             match e.kind() {
-                                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                                std::io::ErrorKind::NotFound =>
+                                    "no such file or directory".to_string(),
                                 _ => e.to_string(),
                             }
                         )));
@@ -99,7 +111,8 @@ pub fn write_files(moby: &Moby, idmap: &IdMap, ctx: &FileContext, mtime: i64, si
             }
             root.push_str(p);
             if dirs.insert(root.clone()) {
-                let mut d = Entry::dir(root.clone(), dir_mode(spec.mode), mtime).with_origin(&origin.source, &origin.location);
+                let mut d = Entry::dir(root.clone(), dir_mode(spec.mode), mtime)
+                    .with_origin(&origin.source, &origin.location);
                 d.uid = u64::from(spec.uid);
                 d.gid = u64::from(spec.gid);
                 sink.put(d)?;

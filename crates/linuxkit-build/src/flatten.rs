@@ -50,7 +50,11 @@ fn parents(name: &str) -> impl Iterator<Item = &str> {
 /// Flatten `layers` (bottom to top, each in archive order) into entries with
 /// cleaned names, in upstream's output order (top layer's entries first).
 /// `layer_digests` name the layers in errors.
-pub fn flatten(image: &str, layers: Vec<Vec<Entry>>, layer_digests: &[String]) -> Result<Vec<Entry>, BuildError> {
+pub fn flatten(
+    image: &str,
+    layers: Vec<Vec<Entry>>,
+    layer_digests: &[String],
+) -> Result<Vec<Entry>, BuildError> {
     let mut seen: HashMap<String, bool> = HashMap::new(); // name -> hides children
     let mut opaque: HashSet<String> = HashSet::new();
     let mut out = Vec::new();
@@ -73,7 +77,9 @@ pub fn flatten(image: &str, layers: Vec<Vec<Entry>>, layer_digests: &[String]) -
             }
             let name = clean(raw.trim_start_matches('/'));
             if escapes(&name) {
-                return Err(bad(format!("entry {raw:?} points outside the image root (\"..\")")));
+                return Err(bad(format!(
+                    "entry {raw:?} points outside the image root (\"..\")"
+                )));
             }
             if name == "." {
                 continue; // the root itself

@@ -59,7 +59,10 @@ pub fn prefix_dirs(prefix: &str, origin: &Origin, sink: &mut dyn Sink) -> Result
     }
     let mut at = 0;
     loop {
-        let end = trimmed[at..].find('/').map(|i| at + i).unwrap_or(trimmed.len());
+        let end = trimmed[at..]
+            .find('/')
+            .map(|i| at + i)
+            .unwrap_or(trimmed.len());
         sink.put(origin.dir(&trimmed[..end]))?;
         if end == trimmed.len() {
             return Ok(());
@@ -68,7 +71,14 @@ pub fn prefix_dirs(prefix: &str, origin: &Origin, sink: &mut dyn Sink) -> Result
     }
 }
 
-const DROPPED: [&str; 6] = [".dockerenv", "Dockerfile", "dev/console", "dev/pts", "dev/shm", "etc/hostname"];
+const DROPPED: [&str; 6] = [
+    ".dockerenv",
+    "Dockerfile",
+    "dev/console",
+    "dev/pts",
+    "dev/shm",
+    "etc/hostname",
+];
 
 /// Write `entries` under `prefix`. Calls `seen` with each (unprefixed) name
 /// and entry written, e.g. to collect apk databases.
@@ -135,7 +145,9 @@ pub fn write_image(
     }
     match role {
         Role::Root => sink.put(origin.symlink(p("etc/resolv.conf"), RESOLV_LINK, 0o644))?,
-        Role::Container => sink.put(origin.file(p("etc/resolv.conf"), 0o644, RESOLV_CONTAINER.as_bytes()))?,
+        Role::Container => {
+            sink.put(origin.file(p("etc/resolv.conf"), 0o644, RESOLV_CONTAINER.as_bytes()))?
+        }
     }
     for d in ["proc", "sys"] {
         sink.put(origin.dir(p(d)))?;

@@ -33,7 +33,7 @@ pub fn canonical(written: &str) -> Result<String, BuildError> {
         .map(|r| r.canonical())
         .map_err(|e| BuildError::Reference {
             image: written.to_string(),
-            source: e,
+            source: Box::new(e),
         })
 }
 
@@ -64,18 +64,21 @@ impl<'c> Images<'c> {
         if let Some(l) = self.loaded.lock().map_err(poisoned)?.get(&name) {
             return Ok(l.clone());
         }
-        let resolved = self
-            .cache
-            .resolve(&name, &self.platform)
-            .map_err(|e| BuildError::Image {
-                image: written.to_string(),
-                source: e,
-            })?;
+        let resolved =
+            self.cache
+                .resolve(&name, &self.platform)
+                .map_err(|e| BuildError::Image {
+                    image: written.to_string(),
+                    source: Box::new(e),
+                })?;
         let l = Arc::new(Loaded {
             canonical: Arc::from(name.as_str()),
             resolved,
         });
-        self.loaded.lock().map_err(poisoned)?.insert(name, l.clone());
+        self.loaded
+            .lock()
+            .map_err(poisoned)?
+            .insert(name, l.clone());
         Ok(l)
     }
 
@@ -107,13 +110,17 @@ impl<'c> Images<'c> {
             handles
                 .into_iter()
                 .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(BuildError::Other("a layer reader thread panicked".into())))
+                    h.join().unwrap_or_else(|_| {
+                        Err(BuildError::Other("a layer reader thread panicked".into()))
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()
         })?;
         let flat = Arc::new(flatten(&img.canonical, layers, &digests)?);
-        self.flat.lock().map_err(poisoned)?.insert(key, flat.clone());
+        self.flat
+            .lock()
+            .map_err(poisoned)?
+            .insert(key, flat.clone());
         Ok(flat)
     }
 }

@@ -40,7 +40,8 @@ impl InputTar {
         };
         let file = std::fs::File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
         let mut reader = std::io::BufReader::new(file);
-        let entries = read_tar_entries(&mut reader).map_err(|e| err(format!("cannot read: {e}")))?;
+        let entries =
+            read_tar_entries(&mut reader).map_err(|e| err(format!("cannot read: {e}")))?;
         let idmap = IdMap::new(moby);
         let meta_path = moby
             .files
@@ -51,25 +52,35 @@ impl InputTar {
             .next_back();
         let old = match meta_path {
             None => {
-                tracing::info!("input tar {}: the configuration has no metadata file, nothing can be reused", path.display());
+                tracing::info!(
+                    "input tar {}: the configuration has no metadata file, nothing can be reused",
+                    path.display()
+                );
                 None
             }
-            Some(p) => match entries.iter().rev().find(|e| e.path == p) {
-                None => {
-                    tracing::info!("input tar {}: no {p} in it, nothing can be reused", path.display());
-                    None
+            Some(p) => {
+                match entries.iter().rev().find(|e| e.path == p) {
+                    None => {
+                        tracing::info!(
+                            "input tar {}: no {p} in it, nothing can be reused",
+                            path.display()
+                        );
+                        None
+                    }
+                    Some(e) => {
+                        let text = String::from_utf8_lossy(&e.data).to_string();
+                        let name = format!("{}:{p}", path.display());
+                        let input = linuxkit_config::Input {
+                            name: &name,
+                            text: &text,
+                            template_dir: None,
+                        };
+                        Some(linuxkit_config::parse(&input, None).map_err(|e| {
+                            err(format!("cannot parse the old configuration {p}: {e}"))
+                        })?)
+                    }
                 }
-                Some(e) => {
-                    let text = String::from_utf8_lossy(&e.data).to_string();
-                    let name = format!("{}:{p}", path.display());
-                    let input = linuxkit_config::Input {
-                        name: &name,
-                        text: &text,
-                        template_dir: None,
-                    };
-                    Some(linuxkit_config::parse(&input, None).map_err(|e| err(format!("cannot parse the old configuration {p}: {e}")))?)
-                }
-            },
+            }
         };
         Ok(InputTar {
             path: path.to_path_buf(),
@@ -80,9 +91,9 @@ impl InputTar {
 
     /// The kernel is unchanged.
     pub fn kernel_reusable(&self, canonical: &str) -> bool {
-        self.old
-            .as_ref()
-            .is_some_and(|o| !o.kernel.image.is_empty() && canon_or_raw(&o.kernel.image) == canonical)
+        self.old.as_ref().is_some_and(|o| {
+            !o.kernel.image.is_empty() && canon_or_raw(&o.kernel.image) == canonical
+        })
     }
 
     /// `init[i]` is unchanged.
@@ -96,7 +107,8 @@ impl InputTar {
     /// `volumes[i]` is unchanged and has an image: its canonical name.
     pub fn volume_reusable(&self, i: usize, v: &Volume) -> Option<String> {
         let old = self.old.as_ref()?.volumes.get(i)?;
-        (!v.image.is_empty() && old.image == v.image && old.format == v.format).then(|| canon_or_raw(&v.image))
+        (!v.image.is_empty() && old.image == v.image && old.format == v.format)
+            .then(|| canon_or_raw(&v.image))
     }
 
     /// `section[i]` is identical: its canonical image name.
@@ -112,7 +124,12 @@ impl InputTar {
     }
 
     /// Copy the entries of one section.
-    pub fn copy(&self, label: &str, canonical: &str, sink: &mut dyn Sink) -> Result<(), BuildError> {
+    pub fn copy(
+        &self,
+        label: &str,
+        canonical: &str,
+        sink: &mut dyn Sink,
+    ) -> Result<(), BuildError> {
         tracing::info!("Copy {label} files from input tar: {canonical}");
         let mut n = 0usize;
         for e in &self.entries {
@@ -124,7 +141,9 @@ impl InputTar {
         if n == 0 {
             return Err(BuildError::InputTar {
                 path: self.path.clone(),
-                message: format!("holds no entries for {label} ({canonical}) although its configuration lists it; rebuild without --input-tar"),
+                message: format!(
+                    "holds no entries for {label} ({canonical}) although its configuration lists it; rebuild without --input-tar"
+                ),
             });
         }
         Ok(())

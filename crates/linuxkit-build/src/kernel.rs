@@ -27,7 +27,11 @@ pub fn decompress_kernel(data: &[u8]) -> Result<Vec<u8>, String> {
     }
     let u16_at = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]);
     let u32_at = |o: usize| u32::from_le_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]]);
-    if data.len() > 0x250 && u16_at(0x1fe) == 0xaa55 && &data[0x202..0x206] == b"HdrS" && u16_at(0x206) >= 0x208 {
+    if data.len() > 0x250
+        && u16_at(0x1fe) == 0xaa55
+        && &data[0x202..0x206] == b"HdrS"
+        && u16_at(0x206) >= 0x208
+    {
         let setup_sects = match data[0x1f1] {
             0 => 4,
             n => usize::from(n),
@@ -40,7 +44,10 @@ pub fn decompress_kernel(data: &[u8]) -> Result<Vec<u8>, String> {
         if payload.starts_with(&[0x1f, 0x8b]) {
             return gunzip(payload);
         }
-        return Err("the bzImage payload is not gzip-compressed; only gzip kernels can be decompressed".into());
+        return Err(
+            "the bzImage payload is not gzip-compressed; only gzip kernels can be decompressed"
+                .into(),
+        );
     }
     Err("the kernel is neither gzip nor an x86 bzImage with a gzip payload".into())
 }
@@ -61,7 +68,11 @@ pub fn write_kernel(
         location: Arc::from("kernel"),
         mtime,
     };
-    let binary = if kernel.binary.is_empty() { "kernel" } else { kernel.binary.as_str() };
+    let binary = if kernel.binary.is_empty() {
+        "kernel"
+    } else {
+        kernel.binary.as_str()
+    };
     let tar_name = match kernel.tar.as_deref() {
         None => Some("kernel.tar"),
         Some("") | Some("none") => None,
@@ -86,7 +97,9 @@ pub fn write_kernel(
             }
             sink.put(origin.file("boot/cmdline", 0o644, kernel.cmdline.as_bytes()))?;
             let data: Arc<[u8]> = if decompress {
-                Arc::from(decompress_kernel(&e.data).map_err(|m| err(&format!("{m}: kernel from")))?)
+                Arc::from(
+                    decompress_kernel(&e.data).map_err(|m| err(&format!("{m}: kernel from")))?,
+                )
             } else {
                 e.data.clone()
             };
@@ -100,7 +113,10 @@ pub fn write_kernel(
             for mut m in members {
                 let c = crate::flatten::clean(&m.path);
                 if m.path.starts_with('/') || c == ".." || c.starts_with("../") {
-                    return Err(err(&format!("{name} holds the unsafe path {:?}; refusing kernel image", m.path)));
+                    return Err(err(&format!(
+                        "{name} holds the unsafe path {:?}; refusing kernel image",
+                        m.path
+                    )));
                 }
                 m.source = origin.source.clone();
                 m.location = origin.location.clone();

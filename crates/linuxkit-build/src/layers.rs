@@ -31,7 +31,8 @@ fn decompressor<'a>(r: Box<dyn BufRead + 'a>) -> io::Result<Box<dyn Read + 'a>> 
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let d = ruzstd::decoding::StreamingDecoder::new(r).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let d = ruzstd::decoding::StreamingDecoder::new(r)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         Ok(Box::new(d))
     } else {
         Ok(Box::new(r))
@@ -77,7 +78,10 @@ pub fn read_tar_entries(r: &mut dyn Read) -> io::Result<Vec<Entry>> {
         })?;
         let link = match item.link_name_bytes() {
             Some(l) => String::from_utf8(l.into_owned()).map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("link target of {path} is not valid UTF-8"))
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("link target of {path} is not valid UTF-8"),
+                )
             })?,
             None => String::new(),
         };
@@ -92,7 +96,9 @@ pub fn read_tar_entries(r: &mut dyn Read) -> io::Result<Vec<Entry>> {
         if let Some(exts) = item.pax_extensions()? {
             for ext in exts {
                 let ext = ext?;
-                let (Ok(k), Ok(v)) = (ext.key(), ext.value()) else { continue };
+                let (Ok(k), Ok(v)) = (ext.key(), ext.value()) else {
+                    continue;
+                };
                 match k {
                     "uid" => uid = pax_u64(v).unwrap_or(uid),
                     "gid" => gid = pax_u64(v).unwrap_or(gid),
@@ -148,9 +154,13 @@ pub fn read_layer(
     };
     let blob = cache
         .open_blob(digest, Some(size))
-        .map_err(|e| BuildError::Image { image: image.to_string(), source: e })?;
+        .map_err(|e| BuildError::Image {
+            image: image.to_string(),
+            source: Box::new(e),
+        })?;
     let buffered: Box<dyn BufRead> = Box::new(BufReader::with_capacity(256 * 1024, blob));
-    let decoded = decompressor(buffered).map_err(|e| layer_err(format!("cannot read layer: {e}")))?;
+    let decoded =
+        decompressor(buffered).map_err(|e| layer_err(format!("cannot read layer: {e}")))?;
     let mut hashing = Hashing {
         inner: decoded,
         hasher: Sha256::new(),

@@ -93,14 +93,21 @@ impl BuildOptions {
 
 /// `SOURCE_DATE_EPOCH`, when set to a valid number.
 pub fn source_date_epoch() -> Option<i64> {
-    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse().ok())
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
 }
 
 /// Contents of the `Dockerfile` appended for the `docker` format.
 pub const DOCKERFILE: &str = "\nFROM scratch\n\nCOPY . ./\n\nENTRYPOINT [\"/bin/rc.init\"]\n";
 
 /// Assemble `moby` into `sink`.
-pub fn assemble(cache: &Cache, moby: &Moby, opts: &BuildOptions, sink: &mut dyn Sink) -> Result<(), BuildError> {
+pub fn assemble(
+    cache: &Cache,
+    moby: &Moby,
+    opts: &BuildOptions,
+    sink: &mut dyn Sink,
+) -> Result<(), BuildError> {
     let images = Images::new(cache, opts.platform.clone());
     let reuse = match &opts.input_tar {
         Some(p) => Some(input_tar::InputTar::load(p, moby)?),
@@ -128,7 +135,14 @@ pub fn assemble(cache: &Cache, moby: &Moby, opts: &BuildOptions, sink: &mut dyn 
         let canonical = images::canonical(init)?;
         let label = format!("init[{i}]");
         if let Some(r) = reuse.as_ref().filter(|r| r.init_reusable(i, &canonical)) {
-            r.copy(&label, &canonical, &mut ApkSpy { inner: sink, dbs: &mut apk })?;
+            r.copy(
+                &label,
+                &canonical,
+                &mut ApkSpy {
+                    inner: sink,
+                    dbs: &mut apk,
+                },
+            )?;
             continue;
         }
         let img = images.get(init)?;
@@ -168,7 +182,11 @@ pub fn assemble(cache: &Cache, moby: &Moby, opts: &BuildOptions, sink: &mut dyn 
         }
         volumes::write_volume(&images, i, v, mtime, sink)?;
         if !v.image.is_empty() {
-            sbom.add(&images, &v.image, &format!("containers/volumes/{}/lower", v.name))?;
+            sbom.add(
+                &images,
+                &v.image,
+                &format!("containers/volumes/{}/lower", v.name),
+            )?;
         }
     }
 
@@ -187,8 +205,22 @@ pub fn assemble(cache: &Cache, moby: &Moby, opts: &BuildOptions, sink: &mut dyn 
                 r.copy(&format!("{section}[{i}]"), &canonical, sink)?;
                 continue;
             }
-            bundle::write_container(&images, section, i, c, &moby.volumes, &idmap, &mut dedup, mtime, sink)?;
-            sbom.add(&images, &c.image, &format!("containers/{section}/{}", c.name))?;
+            bundle::write_container(
+                &images,
+                section,
+                i,
+                c,
+                &moby.volumes,
+                &idmap,
+                &mut dedup,
+                mtime,
+                sink,
+            )?;
+            sbom.add(
+                &images,
+                &c.image,
+                &format!("containers/{section}/{}", c.name),
+            )?;
         }
     }
 
@@ -196,7 +228,12 @@ pub fn assemble(cache: &Cache, moby: &Moby, opts: &BuildOptions, sink: &mut dyn 
 
     if opts.dockerfile {
         tracing::info!("  Adding Dockerfile");
-        sink.put(Entry::file("Dockerfile", 0o644, mtime, DOCKERFILE.as_bytes()))?;
+        sink.put(Entry::file(
+            "Dockerfile",
+            0o644,
+            mtime,
+            DOCKERFILE.as_bytes(),
+        ))?;
     }
     if let Some(s) = &opts.sbom {
         sink.put(sbom.finish(s, mtime)?)?;

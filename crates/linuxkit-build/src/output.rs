@@ -53,12 +53,20 @@ impl PendingFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
             .tempfile_in(&dir)
-            .map_err(|e| BuildError::io(format!("cannot create a file in output directory {}", dir.display()), e))?;
+            .map_err(|e| {
+                BuildError::io(
+                    format!("cannot create a file in output directory {}", dir.display()),
+                    e,
+                )
+            })?;
         Ok(PendingFile {
             tmp,
             dest: dest.to_path_buf(),
@@ -74,10 +82,15 @@ impl PendingFile {
     pub fn commit(self) -> Result<PathBuf, BuildError> {
         use std::os::unix::fs::PermissionsExt;
         let ctx = format!("cannot write {}", self.dest.display());
-        self.tmp.as_file().sync_all().map_err(|e| BuildError::io(&ctx, e))?;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| BuildError::io(&ctx, e))?;
         std::fs::set_permissions(self.tmp.path(), std::fs::Permissions::from_mode(0o644))
             .map_err(|e| BuildError::io(&ctx, e))?;
-        self.tmp.persist(&self.dest).map_err(|e| BuildError::io(&ctx, e.error))?;
+        self.tmp
+            .persist(&self.dest)
+            .map_err(|e| BuildError::io(&ctx, e.error))?;
         Ok(self.dest)
     }
 }
@@ -126,8 +139,12 @@ impl TarSink {
 
     /// Finish the archive; returns the committed path (None for stdout).
     pub fn finish(self) -> Result<Option<PathBuf>, BuildError> {
-        let mut w = self.w.finish().map_err(|e| BuildError::io("cannot write the tar output", e))?;
-        w.flush().map_err(|e| BuildError::io("cannot write the tar output", e))?;
+        let mut w = self
+            .w
+            .finish()
+            .map_err(|e| BuildError::io("cannot write the tar output", e))?;
+        w.flush()
+            .map_err(|e| BuildError::io("cannot write the tar output", e))?;
         drop(w);
         self.pending.map(|p| p.commit()).transpose()
     }
@@ -239,10 +256,12 @@ pub fn kernel_initrd_tar(parts: &InitrdParts, mtime: i64) -> Result<Vec<u8>, Bui
         if !data.is_empty() {
             let mut e = Entry::file(name, 0o644, mtime, data.clone());
             e.kind = Kind::File;
-            w.write_entry(&e).map_err(|x| BuildError::io("tar-kernel-initrd", x))?;
+            w.write_entry(&e)
+                .map_err(|x| BuildError::io("tar-kernel-initrd", x))?;
         }
     }
-    w.finish().map_err(|x| BuildError::io("tar-kernel-initrd", x))
+    w.finish()
+        .map_err(|x| BuildError::io("tar-kernel-initrd", x))
 }
 
 /// Deterministic parallel gzip (pigz-style independent blocks): the input is
@@ -255,11 +274,17 @@ pub fn gzip_parallel(data: &[u8], level: u32) -> Vec<u8> {
     const BLOCK: usize = 1 << 20;
     let blocks: Vec<&[u8]> = data.chunks(BLOCK).collect();
     let n = blocks.len();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .max(1);
     // Each block is an independent raw deflate stream; all but the last end
     // with a sync flush (byte-aligned, not final), the last with BFINAL.
     let compress_one = |i: usize, b: &[u8]| -> Vec<u8> {
-        let mut enc = DeflateEncoder::new(Vec::with_capacity(b.len() / 2 + 64), Compression::new(level));
+        let mut enc = DeflateEncoder::new(
+            Vec::with_capacity(b.len() / 2 + 64),
+            Compression::new(level),
+        );
         let ok = enc.write_all(b).is_ok();
         debug_assert!(ok, "writing to a Vec cannot fail");
         if i + 1 == n {
@@ -295,7 +320,11 @@ pub fn gzip_parallel(data: &[u8], level: u32) -> Vec<u8> {
     // gzip header: no name, mtime 0, XFL 0, OS 255 (unknown) — fixed bytes.
     out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
     if n == 0 {
-        out.extend_from_slice(&DeflateEncoder::new(Vec::new(), Compression::new(level)).finish().unwrap_or_default());
+        out.extend_from_slice(
+            &DeflateEncoder::new(Vec::new(), Compression::new(level))
+                .finish()
+                .unwrap_or_default(),
+        );
     }
     for p in &parts {
         out.extend_from_slice(p);
@@ -318,7 +347,9 @@ mod tests {
             let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
             let gz = gzip_parallel(&data, 6);
             let mut back = Vec::new();
-            flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut back)
+                .unwrap();
             assert_eq!(back, data, "size {size}");
             assert_eq!(gz, gzip_parallel(&data, 6));
         }

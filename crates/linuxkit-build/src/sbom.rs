@@ -20,7 +20,11 @@ pub struct Collector {
 
 fn prefixed(prefix: &str, name: &str) -> String {
     let n = name.trim_start_matches("./").trim_start_matches('/');
-    if prefix.is_empty() { format!("/{n}") } else { format!("/{prefix}/{n}") }
+    if prefix.is_empty() {
+        format!("/{n}")
+    } else {
+        format!("/{prefix}/{n}")
+    }
 }
 
 /// RFC 3339 UTC time for unix seconds.
@@ -48,7 +52,12 @@ pub fn rfc3339(secs: i64) -> String {
 
 impl Collector {
     /// Add the SBOMs attached to `written` (if any), prefixing paths.
-    pub fn add(&mut self, images: &Images<'_>, written: &str, prefix: &str) -> Result<(), BuildError> {
+    pub fn add(
+        &mut self,
+        images: &Images<'_>,
+        written: &str,
+        prefix: &str,
+    ) -> Result<(), BuildError> {
         let img = images.get(written)?;
         let Ok(index) = serde_json::from_slice::<Index>(&img.resolved.root_bytes) else {
             return Ok(());
@@ -56,7 +65,8 @@ impl Collector {
         let cache = images.cache();
         for m in &index.manifests {
             let ann = m.annotations.clone().unwrap_or_default();
-            if ann.get("vnd.docker.reference.type").map(String::as_str) != Some("attestation-manifest")
+            if ann.get("vnd.docker.reference.type").map(String::as_str)
+                != Some("attestation-manifest")
                 || ann.get("vnd.docker.reference.digest") != Some(&img.resolved.manifest_digest)
             {
                 continue;
@@ -67,21 +77,28 @@ impl Collector {
             }
             let err = |e| BuildError::Image {
                 image: written.to_string(),
-                source: e,
+                source: Box::new(e),
             };
             let bytes = cache.read_blob(&m.digest, Some(m.size)).map_err(err)?;
-            let Ok(att) = serde_json::from_slice::<linuxkit_oci::Manifest>(&bytes) else { continue };
+            let Ok(att) = serde_json::from_slice::<linuxkit_oci::Manifest>(&bytes) else {
+                continue;
+            };
             for l in &att.layers {
                 let la = l.annotations.clone().unwrap_or_default();
                 if l.media_type != "application/vnd.in-toto+json"
-                    || la.get("in-toto.io/predicate-type").map(String::as_str) != Some("https://spdx.dev/Document")
+                    || la.get("in-toto.io/predicate-type").map(String::as_str)
+                        != Some("https://spdx.dev/Document")
                     || !cache.has_blob(&l.digest)
                 {
                     continue;
                 }
                 let data = cache.read_blob(&l.digest, Some(l.size)).map_err(err)?;
-                let Ok(stmt) = serde_json::from_slice::<Value>(&data) else { continue };
-                let Some(pred) = stmt.get("predicate") else { continue };
+                let Ok(stmt) = serde_json::from_slice::<Value>(&data) else {
+                    continue;
+                };
+                let Some(pred) = stmt.get("predicate") else {
+                    continue;
+                };
                 self.merge(pred, prefix);
             }
         }
@@ -138,21 +155,35 @@ impl Collector {
         doc.insert("packages".into(), Value::Array(self.packages));
         doc.insert("files".into(), Value::Array(self.files));
         doc.insert("relationships".into(), Value::Array(self.relationships));
-        let body = serde_json::to_vec(&Value::Object(doc.clone())).map_err(|e| BuildError::Other(e.to_string()))?;
+        let body = serde_json::to_vec(&Value::Object(doc.clone()))
+            .map_err(|e| BuildError::Other(e.to_string()))?;
         let h = Sha256::digest(&body);
         let mut u = [0u8; 16];
         u.copy_from_slice(&h[..16]);
         u[6] = (u[6] & 0x0f) | 0x50; // version 5 (name-based)
         u[8] = (u[8] & 0x3f) | 0x80; // RFC 4122 variant
         let x = hex::encode(u);
-        let uuid = format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32]);
+        let uuid = format!(
+            "{}-{}-{}-{}-{}",
+            &x[0..8],
+            &x[8..12],
+            &x[12..16],
+            &x[16..20],
+            &x[20..32]
+        );
         doc.insert(
             "documentNamespace".into(),
             json!(format!("https://github.com/linuxkit/linuxkit/sbom-{uuid}")),
         );
-        let mut out = serde_json::to_vec_pretty(&Value::Object(doc)).map_err(|e| BuildError::Other(e.to_string()))?;
+        let mut out = serde_json::to_vec_pretty(&Value::Object(doc))
+            .map_err(|e| BuildError::Other(e.to_string()))?;
         out.push(b'\n');
-        Ok(Entry::file(opts.path.trim_start_matches('/').to_string(), 0o644, mtime, out))
+        Ok(Entry::file(
+            opts.path.trim_start_matches('/').to_string(),
+            0o644,
+            mtime,
+            out,
+        ))
     }
 }
 

@@ -41,7 +41,14 @@ pub fn write_volume(
             write_oci_layout(images, &img, vol, &format!("{base}/lower/"), &origin, sink)?;
         } else {
             let entries = images.entries(&img)?;
-            write_image(&entries, &format!("{base}/lower/"), Role::Root, &origin, sink, &mut |_, _| {})?;
+            write_image(
+                &entries,
+                &format!("{base}/lower/"),
+                Role::Root,
+                &origin,
+                sink,
+                &mut |_, _| {},
+            )?;
         }
     }
     let generated = Origin {
@@ -77,7 +84,7 @@ fn write_oci_layout(
     };
     let blob_err = |e| BuildError::Image {
         image: vol.image.clone(),
-        source: e,
+        source: Box::new(e),
     };
     sink.put(file(
         format!("{prefix}oci-layout"),
@@ -91,7 +98,11 @@ fn write_oci_layout(
     if let Ok(index) = serde_json::from_slice::<Index>(&img.resolved.root_bytes)
         && !index.manifests.is_empty()
     {
-        let wanted: Vec<Platform> = vol.platforms.iter().filter_map(|p| Platform::parse(p)).collect();
+        let wanted: Vec<Platform> = vol
+            .platforms
+            .iter()
+            .filter_map(|p| Platform::parse(p))
+            .collect();
         for m in &index.manifests {
             let Some(p) = &m.platform else { continue };
             let ok = wanted.is_empty()
@@ -105,13 +116,22 @@ fn write_oci_layout(
             }
         }
     } else {
-        manifests.push((img.resolved.manifest_digest.clone(), img.resolved.manifest_bytes.len() as u64));
+        manifests.push((
+            img.resolved.manifest_digest.clone(),
+            img.resolved.manifest_bytes.len() as u64,
+        ));
     }
     for (digest, size) in &manifests {
         let bytes = cache.read_blob(digest, Some(*size)).map_err(blob_err)?;
-        let manifest: linuxkit_oci::Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| BuildError::Other(format!("image {}: manifest {digest} is not valid JSON: {e}", vol.image)))?;
-        let cfg = cache.read_blob(&manifest.config.digest, Some(manifest.config.size)).map_err(blob_err)?;
+        let manifest: linuxkit_oci::Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            BuildError::Other(format!(
+                "image {}: manifest {digest} is not valid JSON: {e}",
+                vol.image
+            ))
+        })?;
+        let cfg = cache
+            .read_blob(&manifest.config.digest, Some(manifest.config.size))
+            .map_err(blob_err)?;
         sink.put(file(blob_path(&manifest.config.digest), cfg))?;
         for l in &manifest.layers {
             let data = cache.read_blob(&l.digest, Some(l.size)).map_err(blob_err)?;
@@ -119,8 +139,14 @@ fn write_oci_layout(
         }
         sink.put(file(blob_path(digest), bytes))?;
     }
-    if root.digest != img.resolved.manifest_digest || manifests.len() != 1 || manifests[0].0 != root.digest {
-        sink.put(file(blob_path(&root.digest), img.resolved.root_bytes.clone()))?;
+    if root.digest != img.resolved.manifest_digest
+        || manifests.len() != 1
+        || manifests[0].0 != root.digest
+    {
+        sink.put(file(
+            blob_path(&root.digest),
+            img.resolved.root_bytes.clone(),
+        ))?;
     }
     let index = serde_json::json!({
         "schemaVersion": 2,

@@ -141,7 +141,8 @@ impl<W: Write> CpioWriter<W> {
         let perm = e.mode & 0o7777;
         match e.kind {
             Kind::Hardlink => {
-                let target = relative_path(parent(&e.path), &e.link).unwrap_or_else(|| format!("/{}", e.link));
+                let target = relative_path(parent(&e.path), &e.link)
+                    .unwrap_or_else(|| format!("/{}", e.link));
                 self.header(
                     &e.path,
                     perm | 0o120_000,
@@ -155,15 +156,42 @@ impl<W: Write> CpioWriter<W> {
                 self.put(target.as_bytes())?;
             }
             Kind::Symlink => {
-                self.header(&e.path, perm | 0o120_000, e.uid, e.gid, 1, e.mtime, e.link.len() as u64, (0, 0))?;
+                self.header(
+                    &e.path,
+                    perm | 0o120_000,
+                    e.uid,
+                    e.gid,
+                    1,
+                    e.mtime,
+                    e.link.len() as u64,
+                    (0, 0),
+                )?;
                 self.put(e.link.as_bytes())?;
             }
             Kind::File => {
-                self.header(&e.path, perm | 0o100_000, e.uid, e.gid, 1, e.mtime, e.size(), (0, 0))?;
+                self.header(
+                    &e.path,
+                    perm | 0o100_000,
+                    e.uid,
+                    e.gid,
+                    1,
+                    e.mtime,
+                    e.size(),
+                    (0, 0),
+                )?;
                 let data = e.data.clone();
                 self.put(&data)?;
             }
-            Kind::Dir => self.header(&e.path, perm | 0o040_000, e.uid, e.gid, 2, e.mtime, 0, (0, 0))?,
+            Kind::Dir => self.header(
+                &e.path,
+                perm | 0o040_000,
+                e.uid,
+                e.gid,
+                2,
+                e.mtime,
+                0,
+                (0, 0),
+            )?,
             Kind::Char => self.header(
                 &e.path,
                 perm | 0o020_000,
@@ -184,7 +212,16 @@ impl<W: Write> CpioWriter<W> {
                 0,
                 (e.devmajor, e.devminor),
             )?,
-            Kind::Fifo => self.header(&e.path, perm | 0o010_000, e.uid, e.gid, 1, e.mtime, 0, (0, 0))?,
+            Kind::Fifo => self.header(
+                &e.path,
+                perm | 0o010_000,
+                e.uid,
+                e.gid,
+                1,
+                e.mtime,
+                0,
+                (0, 0),
+            )?,
         }
         self.pad4()?;
         Ok(())

@@ -89,14 +89,24 @@ impl Entry {
     }
 
     /// A regular file owned by root.
-    pub fn file(path: impl Into<String>, mode: u32, mtime: i64, data: impl Into<Arc<[u8]>>) -> Entry {
+    pub fn file(
+        path: impl Into<String>,
+        mode: u32,
+        mtime: i64,
+        data: impl Into<Arc<[u8]>>,
+    ) -> Entry {
         let mut e = Entry::base(path, Kind::File, mode, mtime);
         e.data = data.into();
         e
     }
 
     /// A symbolic link owned by root.
-    pub fn symlink(path: impl Into<String>, target: impl Into<String>, mode: u32, mtime: i64) -> Entry {
+    pub fn symlink(
+        path: impl Into<String>,
+        target: impl Into<String>,
+        mode: u32,
+        mtime: i64,
+    ) -> Entry {
         let mut e = Entry::base(path, Kind::Symlink, mode, mtime);
         e.link = target.into();
         e

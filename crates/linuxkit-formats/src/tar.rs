@@ -98,7 +98,11 @@ fn ustar_header(
         pax.push(("size".into(), size.to_string()));
         put_octal(&mut h[124..136], 0);
     }
-    let mtime = if e.mtime < 0 { None } else { Some(e.mtime as u64) };
+    let mtime = if e.mtime < 0 {
+        None
+    } else {
+        Some(e.mtime as u64)
+    };
     match mtime {
         Some(m) if put_octal(&mut h[136..148], m) => {}
         _ => {
@@ -181,7 +185,12 @@ impl<W: Write> TarWriter<W> {
             for (k, v) in &pax {
                 pax_record(&mut body, k, v);
             }
-            let base = e.path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            let base = e
+                .path
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
             let mut pname = format!("PaxHeaders.0/{base}");
             pname.truncate(
                 (0..=pname.len().min(100))
@@ -256,7 +265,13 @@ mod tests {
         let sum: u32 = h
             .iter()
             .enumerate()
-            .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) })
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u32::from(b)
+                }
+            })
             .sum();
         let stored = u32::from_str_radix(std::str::from_utf8(&h[148..154]).unwrap(), 8).unwrap();
         assert_eq!(sum, stored);
@@ -267,7 +282,8 @@ mod tests {
     fn long_names_go_to_pax() {
         let mut w = TarWriter::without_provenance(Vec::new());
         let long = "d/".repeat(80) + "f";
-        w.write_entry(&Entry::file(long.clone(), 0o600, 0, Vec::new())).unwrap();
+        w.write_entry(&Entry::file(long.clone(), 0o600, 0, Vec::new()))
+            .unwrap();
         let out = w.finish().unwrap();
         let body = String::from_utf8_lossy(&out[512..1024]).to_string();
         assert!(body.contains(&format!("path={long}\n")));

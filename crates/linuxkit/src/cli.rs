@@ -6,7 +6,12 @@ use std::path::PathBuf;
 
 /// linuxkit: build minimal, immutable Linux systems from a YAML file whose every part is an OCI image — no Docker daemon, no root, no helper VM.
 #[derive(Parser, Debug)]
-#[command(name = "linuxkit", version, disable_version_flag = true, max_term_width = 100)]
+#[command(
+    name = "linuxkit",
+    version,
+    disable_version_flag = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Directory of the image cache used by the `cache` commands
     #[arg(long, global = true, value_name = "DIR")]
@@ -74,7 +79,6 @@ pub enum Command {
         commit: bool,
     },
 }
-
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {

@@ -25,6 +25,8 @@ pub fn init(quiet: bool, verbose: Option<u8>) -> Result<()> {
         .without_time()
         .with_target(detailed)
         .with_level(detailed);
-    builder.try_init().map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
+    builder
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
     Ok(())
 }

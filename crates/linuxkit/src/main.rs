@@ -17,9 +17,15 @@ fn main() {
     }
     let result = cmd::run(cli);
     if let Err(e) = result {
-        eprintln!("error: {e}");
+        let mut shown = e.to_string();
+        eprintln!("error: {shown}");
         for cause in e.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            let text = cause.to_string();
+            // Library errors often embed their cause; print each text once.
+            if !shown.contains(&text) {
+                eprintln!("  caused by: {text}");
+                shown.push_str(&text);
+            }
         }
         std::process::exit(1);
     }

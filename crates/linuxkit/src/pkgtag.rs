@@ -9,8 +9,16 @@ use std::path::Path;
 use std::process::Command;
 
 fn git(dir: &Path, args: &[&str]) -> Option<(bool, String)> {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
-    Some((out.status.success(), String::from_utf8_lossy(&out.stdout).to_string()))
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .ok()?;
+    Some((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    ))
 }
 
 /// Read `image:` and `org:` from a build.yml (top-level plain scalars).
@@ -19,11 +27,20 @@ fn image_and_org(dir: &Path) -> Option<(String, String)> {
     let value = |key: &str| {
         text.lines().find_map(|l| {
             let rest = l.strip_prefix(key)?.strip_prefix(':')?;
-            let v = rest.split(" #").next().unwrap_or("").trim().trim_matches('"').trim_matches('\'');
+            let v = rest
+                .split(" #")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+                .trim_matches('\'');
             (!v.is_empty()).then(|| v.to_string())
         })
     };
-    Some((value("image")?, value("org").unwrap_or_else(|| "linuxkit".into())))
+    Some((
+        value("image")?,
+        value("org").unwrap_or_else(|| "linuxkit".into()),
+    ))
 }
 
 /// The tree hash (with dirty suffix) of a package directory, or None outside git.
@@ -36,7 +53,10 @@ pub fn package_hash(dir: &Path) -> Option<String> {
     let abs = dir.canonicalize().ok()?;
     let rel = abs.strip_prefix(&top).ok()?.to_string_lossy().to_string();
     let hash = if rel.is_empty() {
-        git(&top, &["show", "--format=%T", "-s", "HEAD"])?.1.trim().to_string()
+        git(&top, &["show", "--format=%T", "-s", "HEAD"])?
+            .1
+            .trim()
+            .to_string()
     } else {
         let (_, out) = git(&top, &["ls-tree", "--full-tree", "HEAD", "--", &rel])?;
         out.split_whitespace().nth(2)?.to_string()
@@ -44,9 +64,29 @@ pub fn package_hash(dir: &Path) -> Option<String> {
     if hash.is_empty() {
         return None;
     }
-    let (clean, _) = git(&top, &["diff", "--no-ext-diff", "--exit-code", "--quiet", "HEAD", "--", &format!("{rel}/")])
-        .unwrap_or((true, String::new()));
-    let (_, untracked) = git(&top, &["ls-files", "--exclude-standard", "--others", "--", &format!("{rel}/")])?;
+    let (clean, _) = git(
+        &top,
+        &[
+            "diff",
+            "--no-ext-diff",
+            "--exit-code",
+            "--quiet",
+            "HEAD",
+            "--",
+            &format!("{rel}/"),
+        ],
+    )
+    .unwrap_or((true, String::new()));
+    let (_, untracked) = git(
+        &top,
+        &[
+            "ls-files",
+            "--exclude-standard",
+            "--others",
+            "--",
+            &format!("{rel}/"),
+        ],
+    )?;
     if clean && untracked.trim().is_empty() {
         return Some(hash);
     }
@@ -54,7 +94,9 @@ pub fn package_hash(dir: &Path) -> Option<String> {
     let mut h = Sha256::new();
     for f in tracked.lines().chain(untracked.lines()) {
         let p = top.join(f);
-        let Ok(meta) = std::fs::symlink_metadata(&p) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
         if !meta.is_file() {
             continue;
         }
@@ -68,6 +110,8 @@ pub fn package_hash(dir: &Path) -> Option<String> {
 /// The canonical tag of the package in `dir`.
 pub fn canonical_tag(dir: &Path) -> Option<String> {
     let (image, org) = image_and_org(dir)?;
-    let hash = package_hash(dir).filter(|h| !h.is_empty()).unwrap_or_else(|| "latest".into());
+    let hash = package_hash(dir)
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "latest".into());
     Some(format!("docker.io/{org}/{image}:{hash}"))
 }

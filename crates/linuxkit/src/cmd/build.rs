@@ -3,7 +3,9 @@
 
 use crate::cli::BuildArgs;
 use anyhow::{Context, Result, anyhow, bail};
-use linuxkit_build::output::{ALL_FORMATS, IMPLEMENTED, InitrdSink, PendingFile, StreamTarget, TarSink, Tee};
+use linuxkit_build::output::{
+    ALL_FORMATS, IMPLEMENTED, InitrdSink, PendingFile, StreamTarget, TarSink, Tee,
+};
 use linuxkit_build::{BuildOptions, SbomOptions, Sink};
 use linuxkit_config::{Input, Moby};
 use linuxkit_oci::{Cache, Platform};
@@ -22,14 +24,18 @@ pub fn parse_size(s: &str) -> Result<u64> {
     } else {
         (t, 1024)
     };
-    let v: u64 = num.parse().map_err(|_| anyhow!("unable to parse disk size {s:?}: use e.g. 1024M or 4G"))?;
+    let v: u64 = num
+        .parse()
+        .map_err(|_| anyhow!("unable to parse disk size {s:?}: use e.g. 1024M or 4G"))?;
     Ok(v * mul)
 }
 
 fn read_input(arg: &str) -> Result<String> {
     if arg == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("cannot read the configuration from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read the configuration from standard input")?;
         return Ok(s);
     }
     if arg.starts_with("http://") || arg.starts_with("https://") {
@@ -62,13 +68,20 @@ pub fn load_config(files: &[String]) -> Result<Moby> {
     for f in files {
         let text = read_input(f)?;
         let local = f != "-" && !f.starts_with("http://") && !f.starts_with("https://");
-        let dir = Path::new(f).parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+        let dir = Path::new(f).parent().map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        });
         let input = Input {
             name: f,
             text: &text,
             template_dir: if local { dir } else { None },
         };
-        let m = linuxkit_config::parse(&input, Some(&resolver)).map_err(|e| anyhow!("invalid config:\n{e}"))?;
+        let m = linuxkit_config::parse(&input, Some(&resolver))
+            .map_err(|e| anyhow!("invalid config:\n{e}"))?;
         linuxkit_config::merge(&mut moby, m).map_err(|e| anyhow!("invalid config:\n{e}"))?;
     }
     Ok(moby)
@@ -112,7 +125,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let formats = parse_formats(&args.format, args.output.is_some())?;
     if let Some(o) = &args.output {
         if formats.len() != 1 {
-            bail!("the -output option can only be specified when generating a single output format");
+            bail!(
+                "the -output option can only be specified when generating a single output format"
+            );
         }
         if args.name.is_some() {
             bail!("the -output option cannot be specified with -name");
@@ -121,7 +136,10 @@ pub fn run(args: BuildArgs) -> Result<()> {
             bail!("the -output option cannot be specified with -dir");
         }
         if !STREAMABLE.contains(&formats[0].as_str()) {
-            bail!("the -output option cannot be specified for build type {} as it cannot be streamed", formats[0]);
+            bail!(
+                "the -output option cannot be specified for build type {} as it cannot be streamed",
+                formats[0]
+            );
         }
         if let Some(it) = &args.input_tar
             && o != "-"
@@ -134,19 +152,30 @@ pub fn run(args: BuildArgs) -> Result<()> {
         bail!("cannot use --input-tar and --pull together");
     }
     parse_size(&args.size)?;
-    let missing: Vec<&String> = formats.iter().filter(|f| !IMPLEMENTED.contains(&f.as_str())).collect();
+    let missing: Vec<&String> = formats
+        .iter()
+        .filter(|f| !IMPLEMENTED.contains(&f.as_str()))
+        .collect();
     if !missing.is_empty() {
         bail!(
             "format {} is not implemented yet in linuxkit-rs (the disk and ISO writers come with the formats work); available now: {}",
-            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             IMPLEMENTED.join(", ")
         );
     }
     if args.docker {
-        bail!("--docker: there is no Docker engine to read images from; linuxkit-rs reads images from its cache (import them with `linuxkit cache import`)");
+        bail!(
+            "--docker: there is no Docker engine to read images from; linuxkit-rs reads images from its cache (import them with `linuxkit cache import`)"
+        );
     }
     if args.pull {
-        bail!("--pull: pulling from registries is not implemented yet; import images with `linuxkit cache import FILE.tar`");
+        bail!(
+            "--pull: pulling from registries is not implemented yet; import images with `linuxkit cache import FILE.tar`"
+        );
     }
 
     let moby = load_config(&args.files)?;
@@ -160,10 +189,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .unwrap_or_else(|| base_name(args.files.last().map(String::as_str).unwrap_or("moby")));
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     if args.output.is_none() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     }
     let cache_dir = build_cache_dir(args.build_cache.clone());
-    let cache = Cache::open(&cache_dir).with_context(|| format!("cannot open the image cache {}", cache_dir.display()))?;
+    let cache = Cache::open(&cache_dir)
+        .with_context(|| format!("cannot open the image cache {}", cache_dir.display()))?;
 
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let mut opts = BuildOptions::new(cwd);
@@ -182,7 +213,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
         let target = match args.output.as_deref() {
             Some("-") => StreamTarget::Stdout,
             Some(o) => StreamTarget::File(Box::new(PendingFile::create(Path::new(o))?)),
-            None => StreamTarget::File(Box::new(PendingFile::create(&dir.join(format!("{name}.{}", formats[0])))?)),
+            None => StreamTarget::File(Box::new(PendingFile::create(
+                &dir.join(format!("{name}.{}", formats[0])),
+            )?)),
         };
         let mut sink = TarSink::new(target)?;
         linuxkit_build::assemble(&cache, &moby, &opts, &mut sink)?;
@@ -195,7 +228,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
 
     let mut initrd = InitrdSink::default();
     {
-        let mut tee = Tee { sinks: vec![&mut initrd as &mut dyn Sink] };
+        let mut tee = Tee {
+            sinks: vec![&mut initrd as &mut dyn Sink],
+        };
         linuxkit_build::assemble(&cache, &moby, &opts, &mut tee)?;
     }
     tracing::info!("Create outputs:");
@@ -205,18 +240,30 @@ pub fn run(args: BuildArgs) -> Result<()> {
         match f.as_str() {
             "kernel+initrd" => {
                 if !parts.kernel.is_empty() {
-                    written.push(linuxkit_build::output::write_file(&dir.join(format!("{name}-kernel")), &parts.kernel)?);
+                    written.push(linuxkit_build::output::write_file(
+                        &dir.join(format!("{name}-kernel")),
+                        &parts.kernel,
+                    )?);
                 }
                 let mut initrd = parts.ucode.clone();
                 initrd.extend_from_slice(&parts.initrd_gz);
-                written.push(linuxkit_build::output::write_file(&dir.join(format!("{name}-initrd.img")), &initrd)?);
+                written.push(linuxkit_build::output::write_file(
+                    &dir.join(format!("{name}-initrd.img")),
+                    &initrd,
+                )?);
                 if !parts.cmdline.is_empty() {
-                    written.push(linuxkit_build::output::write_file(&dir.join(format!("{name}-cmdline")), &parts.cmdline)?);
+                    written.push(linuxkit_build::output::write_file(
+                        &dir.join(format!("{name}-cmdline")),
+                        &parts.cmdline,
+                    )?);
                 }
             }
             "tar-kernel-initrd" => {
                 let tar = linuxkit_build::output::kernel_initrd_tar(&parts, opts.mtime)?;
-                written.push(linuxkit_build::output::write_file(&dir.join(format!("{name}-initrd.tar")), &tar)?);
+                written.push(linuxkit_build::output::write_file(
+                    &dir.join(format!("{name}-initrd.tar")),
+                    &tar,
+                )?);
             }
             other => bail!("internal error: format {other} has no writer"),
         }
@@ -257,8 +304,18 @@ mod tests {
     fn formats() {
         assert_eq!(parse_formats(&[], false).unwrap(), ["kernel+initrd"]);
         assert_eq!(parse_formats(&[], true).unwrap(), ["tar"]);
-        assert_eq!(parse_formats(&["tar-kernel-initrd,kernel+initrd".into()], false).unwrap().len(), 2);
+        assert_eq!(
+            parse_formats(&["tar-kernel-initrd,kernel+initrd".into()], false)
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(parse_formats(&["tar,kernel+initrd".into()], false).is_err());
-        assert!(parse_formats(&["nope".into()], false).unwrap_err().to_string().contains("unknown format type nope"));
+        assert!(
+            parse_formats(&["nope".into()], false)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown format type nope")
+        );
     }
 }

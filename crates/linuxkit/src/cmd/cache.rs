@@ -9,17 +9,23 @@ use std::path::PathBuf;
 /// Run a cache subcommand.
 pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand) -> Result<()> {
     let root = cache_flag.unwrap_or_else(|| Cache::default_root(true));
-    let open = || Cache::open(&root).with_context(|| format!("cannot open the image cache {}", root.display()));
+    let open = || {
+        Cache::open(&root)
+            .with_context(|| format!("cannot open the image cache {}", root.display()))
+    };
     match cmd {
         CacheCommand::Ls => {
             let cache = open()?;
             let mut err = std::io::stderr().lock();
-            writeln!(err, "{:<80}{}", "image name", "root manifest hash")?;
+            writeln!(err, "{:<80}root manifest hash", "image name")?;
             for (name, desc) in cache.list()? {
                 writeln!(err, "{name:<80}{}", desc.digest)?;
             }
         }
-        CacheCommand::Rm { published_only, names } => {
+        CacheCommand::Rm {
+            published_only,
+            names,
+        } => {
             if published_only {
                 bail!("--published-only needs registry access, which is not implemented yet");
             }
@@ -45,7 +51,9 @@ pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand) -> Result<()> {
                 let mut f = std::io::BufReader::new(
                     std::fs::File::open(&file).with_context(|| format!("cannot open {file}"))?,
                 );
-                cache.import(&mut f).with_context(|| format!("cannot import {file}"))?
+                cache
+                    .import(&mut f)
+                    .with_context(|| format!("cannot import {file}"))?
             };
             for n in names {
                 tracing::info!("imported {n}");
@@ -60,13 +68,16 @@ pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand) -> Result<()> {
         } => {
             let cache = open()?;
             let platform = match platform {
-                Some(p) => Platform::parse(&p).with_context(|| format!("invalid platform {p:?}: use os/arch[/variant]"))?,
+                Some(p) => Platform::parse(&p)
+                    .with_context(|| format!("invalid platform {p:?}: use os/arch[/variant]"))?,
                 None => Platform::host(),
             };
             let fmt = match format.as_str() {
                 "oci" => ExportFormat::Oci,
                 "docker" => ExportFormat::Docker,
-                "filesystem" => bail!("cache export --format filesystem is not implemented yet; use `linuxkit build --format tar`"),
+                "filesystem" => bail!(
+                    "cache export --format filesystem is not implemented yet; use `linuxkit build --format tar`"
+                ),
                 other => bail!("unknown export format {other:?}: use oci or docker"),
             };
             let name = linuxkit_oci::Reference::parse(&image)
@@ -86,7 +97,9 @@ pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand) -> Result<()> {
                 pending.commit()?;
             }
         }
-        CacheCommand::Pull { .. } | CacheCommand::Push { .. } => bail!("registry access is not implemented yet"),
+        CacheCommand::Pull { .. } | CacheCommand::Push { .. } => {
+            bail!("registry access is not implemented yet")
+        }
     }
     Ok(())
 }
