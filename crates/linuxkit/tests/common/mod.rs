@@ -1,0 +1,121 @@
+//! Shared helpers of the CLI integration tests: the conformance image cache
+//! from `../shared`, scratch directories, running the built binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `../shared` beside the repository (or `$LINUXKIT_SHARED`).
+pub fn shared() -> PathBuf {
+    if let Some(p) = std::env::var_os("LINUXKIT_SHARED") {
+        return PathBuf::from(p);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+/// Copy a directory tree.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+/// A fresh copy of the conformance image cache.
+pub fn fresh_cache(dir: &Path) -> PathBuf {
+    let c = dir.join("cache");
+    copy_tree(&shared().join("conformance/images/cache"), &c);
+    c
+}
+
+/// Run the binary in `cwd` with extra environment.
+pub fn linuxkit(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
+    cmd.current_dir(cwd).args(args).env("HOME", cwd).env_remove("LINUXKIT_CACHE").env_remove("SOURCE_DATE_EPOCH");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Assert success and return stderr.
+pub fn ok(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "linuxkit failed: {err}");
+    err
+}
+
+/// A small configuration using the conformance images.
+pub const SMALL: &str = r#"kernel:
+  image: linuxkit/kernel:6.12.59
+  cmdline: "console=ttyS0"
+init:
+  - linuxkit/init:b5506cc74a6812dc40982cacfd2f4328f8a4b12a
+  - linuxkit/runc:9442aa234715e751a16144f1d4ae3fd1a00fd492
+  - linuxkit/containerd:ba19f64efd3331a8fd0a33e00eabd14f6ee1780e
+onboot:
+  - name: dhcpcd
+    image: linuxkit/dhcpcd:b87e9ececac55a65eaa592f4dd8b4e0c3009afdb
+    command: ["/sbin/dhcpcd", "--nobackground", "-f", "/dhcpcd.conf", "-1"]
+services:
+  - name: getty
+    image: linuxkit/getty:a86d74c8f89be8956330c3b115b0b1f2e09ef6e0
+  - name: alpine
+    image: alpine:3.21
+    readonly: true
+files:
+  - path: etc/linuxkit.yml
+    metadata: yaml
+  - path: etc/motd
+    contents: "hello"
+"#;
+
+/// Read a tar into (path, mtime, type byte, contents).
+pub fn read_tar(data: &[u8]) -> Vec<(String, u64, u8, Vec<u8>)> {
+    use std::io::Read;
+    let mut a = tar::Archive::new(data);
+    let mut out = Vec::new();
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = String::from_utf8_lossy(&e.path_bytes()).to_string();
+        let m = e.header().mtime().unwrap();
+        let t = e.header().entry_type().as_byte();
+        let mut d = Vec::new();
+        e.read_to_end(&mut d).unwrap();
+        out.push((p, m, t, d));
+    }
+    out
+}
+
+/// Parse a newc cpio stream into (name, mode, contents).
+pub fn read_cpio(data: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    let hex = |s: &[u8]| u32::from_str_radix(std::str::from_utf8(s).unwrap(), 16).unwrap();
+    while at + 110 <= data.len() && &data[at..at + 6] == b"070701" {
+        let h = &data[at..at + 110];
+        let mode = hex(&h[14..22]);
+        let size = hex(&h[54..62]) as usize;
+        let namesize = hex(&h[94..102]) as usize;
+        let name = String::from_utf8_lossy(&data[at + 110..at + 110 + namesize - 1]).to_string();
+        let mut p = at + 110 + namesize;
+        p = (p + 3) & !3;
+        let body = data[p..p + size].to_vec();
+        p += size;
+        p = (p + 3) & !3;
+        at = p;
+        let done = name == "TRAILER!!!";
+        out.push((name, mode, body));
+        if done {
+            break;
+        }
+    }
+    out
+}
