@@ -68,6 +68,7 @@ pub fn flatten(
             message,
         };
         let mut layer_opaque = Vec::new();
+        let mut layer_links: HashMap<String, String> = HashMap::new();
         for mut e in layer {
             let raw = e.path.clone();
             if raw.starts_with('/') && clean(&raw) != "/" {
@@ -106,6 +107,15 @@ pub fn flatten(
                 } else {
                     format!("{dir}/{hidden}")
                 };
+            }
+            if let Some(p) = parents(&key).find(|p| layer_links.contains_key(*p)) {
+                return Err(bad(format!(
+                    "entry {raw:?} would be written through the symlink {p:?} (-> {:?}) of the same layer; a layer may not write through a symlink",
+                    layer_links[p]
+                )));
+            }
+            if e.kind == Kind::Symlink {
+                layer_links.insert(key.clone(), e.link.clone());
             }
             if seen.contains_key(&key) {
                 continue;

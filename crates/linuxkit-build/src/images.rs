@@ -125,6 +125,43 @@ impl<'c> Images<'c> {
     }
 }
 
+impl Images<'_> {
+    /// The image's `lib/apk/db/installed`, remembered on disk per manifest so
+    /// that a build replaying cached initrd segments need not read layers.
+    pub fn apk_db(&self, img: &Loaded) -> Result<Option<Arc<[u8]>>, BuildError> {
+        let hex = img
+            .resolved
+            .manifest_digest
+            .trim_start_matches("sha256:")
+            .to_string();
+        let path = self
+            .cache
+            .derived_dir()
+            .map(|d| d.join("apkdb").join(&hex))
+            .map_err(|e| BuildError::Image {
+                image: img.canonical.to_string(),
+                source: Box::new(e),
+            })?;
+        if let Ok(bytes) = std::fs::read(&path)
+            && let Some((&tag, rest)) = bytes.split_first()
+        {
+            return Ok((tag == b'Y').then(|| Arc::from(rest)));
+        }
+        let entries = self.entries(img)?;
+        let db = entries
+            .iter()
+            .find(|e| e.path == "lib/apk/db/installed" && e.kind == linuxkit_formats::Kind::File)
+            .map(|e| e.data.clone());
+        let mut record = vec![if db.is_some() { b'Y' } else { b'N' }];
+        if let Some(d) = &db {
+            record.extend_from_slice(d);
+        }
+        // A derived cache: failing to record it only costs time later.
+        let _ = crate::output::atomic_write(&path, &record);
+        Ok(db)
+    }
+}
+
 fn poisoned<T>(_: T) -> BuildError {
     BuildError::Other("internal error: a worker thread panicked".into())
 }

@@ -33,7 +33,20 @@ use std::sync::Arc;
 pub trait Sink {
     /// Accept the next entry.
     fn put(&mut self, e: Entry) -> Result<(), BuildError>;
+
+    /// A new run of entries starts. `key`, when given, fully determines the
+    /// entries of the run (image content under a prefix, the kernel
+    /// section): a sink that can replay that run from a cache of its own
+    /// returns `true`, and the assembler then skips producing it. Entries
+    /// sent anyway are ignored by such a sink until the next call.
+    fn segment(&mut self, key: Option<&str>) -> Result<bool, BuildError> {
+        let _ = key;
+        Ok(false)
+    }
 }
+
+/// Version tag of segment keys: bump when the bytes a segment produces change.
+pub(crate) const SEGMENT_VERSION: &str = "lkrs-seg-1";
 
 impl Sink for Vec<Entry> {
     fn put(&mut self, e: Entry) -> Result<(), BuildError> {
@@ -123,7 +136,23 @@ pub fn assemble(
         if let Some(r) = reuse.as_ref().filter(|r| r.kernel_reusable(&canonical)) {
             r.copy("kernel", &canonical, sink)?;
         } else {
-            kernel::write_kernel(&images, &moby.kernel, opts.decompress_kernel, mtime, sink)?;
+            let img = images.get(&moby.kernel.image)?;
+            let k = &moby.kernel;
+            let key = format!(
+                "{SEGMENT_VERSION}|kernel|{}|{}|{:?}|{:?}|{}|{mtime}|{}",
+                img.resolved.manifest_digest,
+                k.binary,
+                k.tar,
+                k.ucode,
+                opts.decompress_kernel,
+                k.cmdline
+            );
+            if sink.segment(Some(&key))? {
+                tracing::info!("Extract kernel image: {} (cached)", img.canonical);
+            } else {
+                kernel::write_kernel(&images, &moby.kernel, opts.decompress_kernel, mtime, sink)?;
+            }
+            sink.segment(None)?;
             sbom.add(&images, &moby.kernel.image, "")?;
         }
     }
@@ -147,17 +176,28 @@ pub fn assemble(
         }
         let img = images.get(init)?;
         tracing::info!("Process init image: {}", img.canonical);
-        let entries = images.entries(&img)?;
-        let origin = Origin {
-            source: img.canonical.clone(),
-            location: Arc::from(label),
-            mtime,
-        };
-        write_image(&entries, "", Role::Root, &origin, sink, &mut |name, e| {
-            if name == "lib/apk/db/installed" && e.kind == linuxkit_formats::Kind::File {
-                apk.push(e.data.clone());
+        let key = format!(
+            "{SEGMENT_VERSION}|root||{}|{mtime}",
+            img.resolved.manifest_digest
+        );
+        if sink.segment(Some(&key))? {
+            if let Some(db) = images.apk_db(&img)? {
+                apk.push(db);
             }
-        })?;
+        } else {
+            let entries = images.entries(&img)?;
+            let origin = Origin {
+                source: img.canonical.clone(),
+                location: Arc::from(label),
+                mtime,
+            };
+            write_image(&entries, "", Role::Root, &origin, sink, &mut |name, e| {
+                if name == "lib/apk/db/installed" && e.kind == linuxkit_formats::Kind::File {
+                    apk.push(e.data.clone());
+                }
+            })?;
+        }
+        sink.segment(None)?;
         sbom.add(&images, init, "")?;
     }
     if apk.len() >= 2 {

@@ -160,8 +160,19 @@ impl Sink for TarSink {
 
 /// The split of a filesystem stream into kernel, command line, microcode and
 /// an initrd (the cpio of everything else).
+///
+/// The initrd is a concatenation of gzip members, one per segment of the
+/// stream (see [`Sink::segment`]); each member holds a complete newc archive
+/// with its own trailer, which the kernel unpacks in order. Keyed segments
+/// are stored under `cache_dir` once compressed, so a rebuild from the same
+/// images concatenates them instead of reading layers and recompressing.
+/// Segmentation does not depend on what is cached, so cold and warm builds
+/// give the same bytes.
 pub struct InitrdSink {
-    cpio: CpioWriter<Vec<u8>>,
+    cache_dir: Option<PathBuf>,
+    level: u32,
+    current: Segment,
+    gz: Vec<u8>,
     /// `boot/kernel`.
     pub kernel: Vec<u8>,
     /// `boot/cmdline`.
@@ -170,13 +181,27 @@ pub struct InitrdSink {
     pub ucode: Vec<u8>,
 }
 
-impl Default for InitrdSink {
-    fn default() -> Self {
-        InitrdSink {
-            cpio: CpioWriter::new(Vec::with_capacity(1 << 20), FIRST_INO),
-            kernel: Vec::new(),
-            cmdline: Vec::new(),
-            ucode: Vec::new(),
+/// The segment being collected.
+struct Segment {
+    key: Option<String>,
+    replayed: bool,
+    entries: usize,
+    cpio: CpioWriter<Vec<u8>>,
+    kernel: Option<Vec<u8>>,
+    cmdline: Option<Vec<u8>>,
+    ucode: Option<Vec<u8>>,
+}
+
+impl Segment {
+    fn new(key: Option<String>) -> Segment {
+        Segment {
+            key,
+            replayed: false,
+            entries: 0,
+            cpio: CpioWriter::new(Vec::new(), FIRST_INO),
+            kernel: None,
+            cmdline: None,
+            ucode: None,
         }
     }
 }
@@ -193,33 +218,182 @@ pub struct InitrdParts {
     pub initrd_gz: Vec<u8>,
 }
 
+/// Write a file atomically (temporary name, fsync, rename), creating its directory.
+pub fn atomic_write(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn key_hex(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
 impl InitrdSink {
+    /// A sink that caches keyed segments under `cache_dir` (if given),
+    /// compressing with gzip `level`.
+    pub fn new(cache_dir: Option<PathBuf>, level: u32) -> InitrdSink {
+        InitrdSink {
+            cache_dir,
+            level,
+            current: Segment::new(None),
+            gz: Vec::new(),
+            kernel: Vec::new(),
+            cmdline: Vec::new(),
+            ucode: Vec::new(),
+        }
+    }
+
+    fn paths(&self, key: &str) -> Option<(PathBuf, PathBuf)> {
+        let dir = self.cache_dir.as_ref()?;
+        let hex = key_hex(&format!("{key}|gzip-{}", self.level));
+        let base = dir.join(&hex[..2]).join(&hex);
+        Some((base.with_extension("gz"), base.with_extension("side")))
+    }
+
+    /// Close the current segment: compress it, append it, store it if keyed.
+    fn close(&mut self) -> Result<(), BuildError> {
+        let seg = std::mem::replace(&mut self.current, Segment::new(None));
+        if seg.replayed {
+            return Ok(());
+        }
+        let gz = if seg.entries == 0 {
+            Vec::new()
+        } else {
+            let cpio = seg
+                .cpio
+                .finish()
+                .map_err(|e| BuildError::Other(format!("cannot write the initrd: {e}")))?;
+            gzip_parallel(&cpio, self.level)
+        };
+        self.gz.extend_from_slice(&gz);
+        if let Some(k) = &seg.kernel {
+            self.kernel = k.clone();
+        }
+        if let Some(c) = &seg.cmdline {
+            self.cmdline = c.clone();
+        }
+        if let Some(u) = &seg.ucode {
+            self.ucode = u.clone();
+        }
+        if let Some(key) = &seg.key
+            && let Some((gz_path, side_path)) = self.paths(key)
+        {
+            // side data first, the .gz last: its presence marks a complete entry.
+            let side = encode_side(&seg.kernel, &seg.cmdline, &seg.ucode);
+            let stored = atomic_write(&side_path, &side).and_then(|_| atomic_write(&gz_path, &gz));
+            if let Err(e) = stored {
+                tracing::debug!("cannot store an initrd segment in the cache: {e}");
+            }
+        }
+        Ok(())
+    }
+
     /// Close the cpio and compress it.
-    pub fn finish(self) -> Result<InitrdParts, BuildError> {
-        let cpio = self
-            .cpio
-            .finish()
-            .map_err(|e| BuildError::Other(format!("cannot write the initrd: {e}")))?;
+    pub fn finish(mut self) -> Result<InitrdParts, BuildError> {
+        self.close()?;
         Ok(InitrdParts {
             kernel: self.kernel,
             cmdline: self.cmdline,
             ucode: self.ucode,
-            initrd_gz: crate::output::gzip_parallel(&cpio, 6),
+            initrd_gz: self.gz,
         })
     }
 }
 
+fn encode_side(
+    kernel: &Option<Vec<u8>>,
+    cmdline: &Option<Vec<u8>>,
+    ucode: &Option<Vec<u8>>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in [kernel, cmdline, ucode] {
+        match part {
+            None => out.push(0u8),
+            Some(p) => {
+                out.push(1u8);
+                out.extend_from_slice(&(p.len() as u64).to_le_bytes());
+                out.extend_from_slice(p);
+            }
+        }
+    }
+    out
+}
+
+type Side = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+fn decode_side(mut b: &[u8]) -> Option<Side> {
+    let mut parts = Vec::new();
+    for _ in 0..3 {
+        let (&flag, rest) = b.split_first()?;
+        b = rest;
+        if flag == 0 {
+            parts.push(None);
+            continue;
+        }
+        let len = u64::from_le_bytes(b.get(..8)?.try_into().ok()?) as usize;
+        let data = b.get(8..8 + len)?.to_vec();
+        b = &b[8 + len..];
+        parts.push(Some(data));
+    }
+    let mut it = parts.into_iter();
+    Some((it.next()?, it.next()?, it.next()?))
+}
+
 impl Sink for InitrdSink {
+    fn segment(&mut self, key: Option<&str>) -> Result<bool, BuildError> {
+        if key.is_none() && self.current.key.is_none() && !self.current.replayed {
+            return Ok(false); // keep collecting generated entries together
+        }
+        self.close()?;
+        let Some(key) = key else {
+            return Ok(false);
+        };
+        if let Some((gz_path, side_path)) = self.paths(key)
+            && let Ok(gz) = std::fs::read(&gz_path)
+            && let Some((kernel, cmdline, ucode)) = std::fs::read(&side_path)
+                .ok()
+                .as_deref()
+                .and_then(decode_side)
+        {
+            self.gz.extend_from_slice(&gz);
+            if let Some(k) = kernel {
+                self.kernel = k;
+            }
+            if let Some(c) = cmdline {
+                self.cmdline = c;
+            }
+            if let Some(u) = ucode {
+                self.ucode = u;
+            }
+            self.current.replayed = true;
+            return Ok(true);
+        }
+        self.current = Segment::new(Some(key.to_string()));
+        Ok(false)
+    }
+
     fn put(&mut self, e: Entry) -> Result<(), BuildError> {
+        if self.current.replayed {
+            return Ok(());
+        }
         match e.path.as_str() {
-            "boot/kernel" => self.kernel = e.data.to_vec(),
-            "boot/cmdline" => self.cmdline = e.data.to_vec(),
-            "boot/ucode.cpio" => self.ucode = e.data.to_vec(),
+            "boot/kernel" => self.current.kernel = Some(e.data.to_vec()),
+            "boot/cmdline" => self.current.cmdline = Some(e.data.to_vec()),
+            "boot/ucode.cpio" => self.current.ucode = Some(e.data.to_vec()),
             p if p.starts_with("boot/") => {}
-            _ => self
-                .cpio
-                .write_entry(&e)
-                .map_err(|x| BuildError::Other(format!("cannot write the initrd: {x}")))?,
+            _ => {
+                self.current.entries += 1;
+                self.current
+                    .cpio
+                    .write_entry(&e)
+                    .map_err(|x| BuildError::Other(format!("cannot write the initrd: {x}")))?
+            }
         }
         Ok(())
     }
@@ -232,6 +406,14 @@ pub struct Tee<'a> {
 }
 
 impl Sink for Tee<'_> {
+    fn segment(&mut self, key: Option<&str>) -> Result<bool, BuildError> {
+        let mut all = true;
+        for s in self.sinks.iter_mut() {
+            all &= s.segment(key)?;
+        }
+        Ok(all && !self.sinks.is_empty())
+    }
+
     fn put(&mut self, e: Entry) -> Result<(), BuildError> {
         if let Some((last, rest)) = self.sinks.split_last_mut() {
             for s in rest {

@@ -8,9 +8,18 @@ use common::*;
 use std::io::Read;
 use std::path::Path;
 
-fn build(dir: &Path, cache: &Path, out: &str, format: &str, extra: &[&str], env: &[(&str, &str)]) -> String {
+fn build(
+    dir: &Path,
+    cache: &Path,
+    out: &str,
+    format: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> String {
     let cache = cache.to_str().unwrap();
-    let mut args = vec!["build", "--format", format, "--dir", out, "--name", "t", "--cache", cache];
+    let mut args = vec![
+        "build", "--format", format, "--dir", out, "--name", "t", "--cache", cache,
+    ];
     args.extend_from_slice(extra);
     args.push("cfg.yml");
     ok(&linuxkit(dir, &args, env))
@@ -21,7 +30,10 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (e.file_name().to_string_lossy().to_string(), std::fs::read(e.path()).unwrap())
+            (
+                e.file_name().to_string_lossy().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            )
         })
         .collect();
     v.sort();
@@ -42,8 +54,16 @@ fn every_format_is_reproducible_cold_and_warm() {
         build(t.path(), &c2, "c", format, &[], &[]);
         let a = files(&t.path().join("a"));
         assert!(!a.is_empty(), "{format}: no output");
-        assert_eq!(a, files(&t.path().join("b")), "{format}: warm rebuild differs");
-        assert_eq!(a, files(&t.path().join("c")), "{format}: build on another cache differs");
+        assert_eq!(
+            a,
+            files(&t.path().join("b")),
+            "{format}: warm rebuild differs"
+        );
+        assert_eq!(
+            a,
+            files(&t.path().join("c")),
+            "{format}: build on another cache differs"
+        );
     }
 }
 
@@ -59,15 +79,30 @@ fn sbom_is_deterministic_and_source_date_epoch_is_honoured() {
     let a = std::fs::read(t.path().join("a/t.tar")).unwrap();
     assert_eq!(a, std::fs::read(t.path().join("b/t.tar")).unwrap());
     let entries = read_tar(&a);
-    let find = |p: &str| entries.iter().rev().find(|e| e.0 == p).unwrap_or_else(|| panic!("{p} missing"));
+    let find = |p: &str| {
+        entries
+            .iter()
+            .rev()
+            .find(|e| e.0 == p)
+            .unwrap_or_else(|| panic!("{p} missing"))
+    };
     assert_eq!(find("boot/cmdline").1, 1_700_000_000);
-    assert_eq!(find("containers/services/getty/config.json").1, 1_700_000_000);
+    assert_eq!(
+        find("containers/services/getty/config.json").1,
+        1_700_000_000
+    );
     let sbom = String::from_utf8(find("sbom.spdx.json").3.clone()).unwrap();
-    assert!(sbom.contains("\"created\": \"2023-11-14T22:13:20Z\""), "{sbom}");
+    assert!(
+        sbom.contains("\"created\": \"2023-11-14T22:13:20Z\""),
+        "{sbom}"
+    );
     assert!(sbom.contains("https://github.com/linuxkit/linuxkit/sbom-"));
     let c_entries = read_tar(&std::fs::read(t.path().join("c/t.tar")).unwrap());
     let cmd = c_entries.iter().find(|e| e.0 == "boot/cmdline").unwrap();
-    assert_eq!(cmd.1, 1_492_533_000, "default mtime without SOURCE_DATE_EPOCH");
+    assert_eq!(
+        cmd.1, 1_492_533_000,
+        "default mtime without SOURCE_DATE_EPOCH"
+    );
 }
 
 #[test]
@@ -77,24 +112,47 @@ fn kernel_initrd_splits_the_tar() {
     let c = fresh_cache(t.path());
     build(t.path(), &c, "tar", "tar", &["--no-sbom"], &[]);
     let log = build(t.path(), &c, "ki", "kernel+initrd", &["--no-sbom"], &[]);
-    assert!(log.contains("Extract kernel image: docker.io/linuxkit/kernel:6.12.59"), "{log}");
+    assert!(
+        log.contains("Extract kernel image: docker.io/linuxkit/kernel:6.12.59"),
+        "{log}"
+    );
     assert!(log.contains("t-initrd.img"), "{log}");
     let entries = read_tar(&std::fs::read(t.path().join("tar/t.tar")).unwrap());
     let kernel = &entries.iter().find(|e| e.0 == "boot/kernel").unwrap().3;
-    assert_eq!(&std::fs::read(t.path().join("ki/t-kernel")).unwrap(), kernel);
-    assert_eq!(std::fs::read(t.path().join("ki/t-cmdline")).unwrap(), b"console=ttyS0");
+    assert_eq!(
+        &std::fs::read(t.path().join("ki/t-kernel")).unwrap(),
+        kernel
+    );
+    assert_eq!(
+        std::fs::read(t.path().join("ki/t-cmdline")).unwrap(),
+        b"console=ttyS0"
+    );
     let gz = std::fs::read(t.path().join("ki/t-initrd.img")).unwrap();
     let mut cpio = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut cpio).unwrap();
+    // The initrd is a series of gzip members, each a whole cpio archive.
+    flate2::read::MultiGzDecoder::new(&gz[..])
+        .read_to_end(&mut cpio)
+        .unwrap();
     assert_eq!(cpio.len() % 512, 0);
     let members = read_cpio(&cpio);
     assert_eq!(members.last().unwrap().0, "TRAILER!!!");
-    let names: Vec<&str> = members.iter().map(|m| m.0.as_str()).collect();
-    assert!(!names.iter().any(|n| n.starts_with("boot/")), "boot/ entries must be split out");
+    let names: Vec<&str> = members
+        .iter()
+        .map(|m| m.0.as_str())
+        .filter(|n| *n != "TRAILER!!!")
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("boot/")),
+        "boot/ entries must be split out"
+    );
     assert!(names.contains(&"containers/services/getty/config.json"));
     // Every non-boot tar entry is in the cpio, in order.
-    let tar_names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).filter(|n| !n.starts_with("boot/")).collect();
-    assert_eq!(&names[..names.len() - 1], &tar_names[..]);
+    let tar_names: Vec<&str> = entries
+        .iter()
+        .map(|e| e.0.as_str())
+        .filter(|n| !n.starts_with("boot/"))
+        .collect();
+    assert_eq!(&names[..], &tar_names[..]);
     let motd = members.iter().find(|m| m.0 == "etc/motd").unwrap();
     assert_eq!(motd.2, b"hello");
     assert_eq!(motd.1 & 0o170000, 0o100000);
@@ -107,7 +165,10 @@ fn microcode_is_prepended_to_the_initrd() {
         "  cmdline: \"console=ttyS0\"\n",
         "  cmdline: \"console=ttyS0\"\n  ucode: intel-ucode.cpio\n",
     );
-    let cfg = cfg.replace("linuxkit/kernel:6.12.59", "linuxkit/kernel:6.6.71-77b4563829536629b7d5768d4407453c26602d65");
+    let cfg = cfg.replace(
+        "linuxkit/kernel:6.12.59",
+        "linuxkit/kernel:6.6.71-77b4563829536629b7d5768d4407453c26602d65",
+    );
     std::fs::write(t.path().join("cfg.yml"), cfg).unwrap();
     let c = fresh_cache(t.path());
     build(t.path(), &c, "tar", "tar", &["--no-sbom"], &[]);
@@ -133,20 +194,39 @@ fn stdin_dry_run_and_multi_file() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("console=tty0"), "{out}");
     assert!(out.contains("name: extra"), "{out}");
-    assert!(out.contains("linuxkit/getty:a86d74c8f89be8956330c3b115b0b1f2e09ef6e0"), "{out}");
+    assert!(
+        out.contains("linuxkit/getty:a86d74c8f89be8956330c3b115b0b1f2e09ef6e0"),
+        "{out}"
+    );
 
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_linuxkit"))
         .current_dir(t.path())
-        .args(["build", "--no-sbom", "--format", "tar", "--cache", c.to_str().unwrap(), "-"])
+        .args([
+            "build",
+            "--no-sbom",
+            "--format",
+            "tar",
+            "--cache",
+            c.to_str().unwrap(),
+            "-",
+        ])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(SMALL.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(SMALL.as_bytes())
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     ok(&o);
-    assert!(t.path().join("moby.tar").exists(), "stdin input is named moby");
+    assert!(
+        t.path().join("moby.tar").exists(),
+        "stdin input is named moby"
+    );
 }
 
 #[test]
@@ -154,7 +234,19 @@ fn output_to_stdout() {
     let t = tempfile::tempdir().unwrap();
     let c = fresh_cache(t.path());
     std::fs::write(t.path().join("cfg.yml"), SMALL).unwrap();
-    let o = linuxkit(t.path(), &["build", "--no-sbom", "--o", "-", "--cache", c.to_str().unwrap(), "cfg.yml"], &[]);
+    let o = linuxkit(
+        t.path(),
+        &[
+            "build",
+            "--no-sbom",
+            "--o",
+            "-",
+            "--cache",
+            c.to_str().unwrap(),
+            "cfg.yml",
+        ],
+        &[],
+    );
     ok(&o);
     let entries = read_tar(&o.stdout);
     assert!(entries.iter().any(|e| e.0 == "etc/motd"));
@@ -165,13 +257,41 @@ fn flag_errors_are_clear() {
     let t = tempfile::tempdir().unwrap();
     std::fs::write(t.path().join("cfg.yml"), SMALL).unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["build", "--format", "tar,kernel+initrd", "cfg.yml"], "must be the only format specified"),
-        (&["build", "--format", "floppy", "cfg.yml"], "unknown format type floppy"),
-        (&["build", "--format", "iso-bios", "cfg.yml"], "not implemented yet"),
-        (&["build", "--o", "x.tar", "--name", "n", "cfg.yml"], "cannot be specified with -name"),
-        (&["build", "--o", "x.tar", "--format", "kernel+initrd", "cfg.yml"], "cannot be streamed"),
-        (&["build", "--size", "lots", "cfg.yml"], "unable to parse disk size"),
-        (&["build", "--input-tar", "x.tar", "--o", "x.tar", "cfg.yml"], "input-tar and output file cannot be the same"),
+        (
+            &["build", "--format", "tar,kernel+initrd", "cfg.yml"],
+            "must be the only format specified",
+        ),
+        (
+            &["build", "--format", "floppy", "cfg.yml"],
+            "unknown format type floppy",
+        ),
+        (
+            &["build", "--format", "iso-bios", "cfg.yml"],
+            "not implemented yet",
+        ),
+        (
+            &["build", "--o", "x.tar", "--name", "n", "cfg.yml"],
+            "cannot be specified with -name",
+        ),
+        (
+            &[
+                "build",
+                "--o",
+                "x.tar",
+                "--format",
+                "kernel+initrd",
+                "cfg.yml",
+            ],
+            "cannot be streamed",
+        ),
+        (
+            &["build", "--size", "lots", "cfg.yml"],
+            "unable to parse disk size",
+        ),
+        (
+            &["build", "--input-tar", "x.tar", "--o", "x.tar", "cfg.yml"],
+            "input-tar and output file cannot be the same",
+        ),
         (&["run", "qemu", "x"], "not implemented yet"),
     ];
     for (args, want) in cases {
@@ -185,14 +305,33 @@ fn flag_errors_are_clear() {
 #[test]
 fn missing_image_names_it_and_says_how_to_import() {
     let t = tempfile::tempdir().unwrap();
-    std::fs::write(t.path().join("cfg.yml"), "onboot:\n  - name: x\n    image: example.org/none/such:1\n").unwrap();
-    let o = linuxkit(t.path(), &["build", "--format", "tar", "--cache", "c", "cfg.yml"], &[]);
+    std::fs::write(
+        t.path().join("cfg.yml"),
+        "onboot:\n  - name: x\n    image: example.org/none/such:1\n",
+    )
+    .unwrap();
+    let o = linuxkit(
+        t.path(),
+        &["build", "--format", "tar", "--cache", "c", "cfg.yml"],
+        &[],
+    );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("example.org/none/such:1") && err.contains("linuxkit cache import"), "{err}");
+    assert!(
+        err.contains("example.org/none/such:1") && err.contains("linuxkit cache import"),
+        "{err}"
+    );
     assert!(!t.path().join("cfg.tar").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(leftovers.iter().all(|n| !n.to_string_lossy().contains(".tmp")), "{leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        leftovers
+            .iter()
+            .all(|n| !n.to_string_lossy().contains(".tmp")),
+        "{leftovers:?}"
+    );
 }
 
 #[test]
@@ -206,9 +345,18 @@ fn invalid_config_reports_every_problem_with_position() {
     let o = linuxkit(t.path(), &["build", "bad.yml"], &[]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("bad.yml:3:3:") && err.contains("did you mean `cmdline`"), "{err}");
-    assert!(err.contains("bad.yml:7:5:") && err.contains("did you mean `capabilities`"), "{err}");
-    assert!(err.contains("bad.yml:10:11:") && err.contains("quote it"), "{err}");
+    assert!(
+        err.contains("bad.yml:3:3:") && err.contains("did you mean `cmdline`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.yml:7:5:") && err.contains("did you mean `capabilities`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.yml:10:11:") && err.contains("quote it"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -217,30 +365,64 @@ fn cache_import_ls_export_rm() {
     let cache = t.path().join("c");
     let c = cache.to_str().unwrap();
     let tarball = shared().join("conformance/images/images-oci.tar");
-    ok(&linuxkit(t.path(), &["cache", "--cache", c, "import", tarball.to_str().unwrap()], &[]));
+    ok(&linuxkit(
+        t.path(),
+        &["cache", "--cache", c, "import", tarball.to_str().unwrap()],
+        &[],
+    ));
     let ls = ok(&linuxkit(t.path(), &["cache", "--cache", c, "ls"], &[]));
     assert!(ls.starts_with("image name"), "{ls}");
     assert!(ls.contains("docker.io/library/alpine:3.21"), "{ls}");
     assert_eq!(ls.lines().count(), 77, "header + 76 images");
     ok(&linuxkit(
         t.path(),
-        &["cache", "--cache", c, "export", "--outfile", "a.tar", "alpine:3.21"],
+        &[
+            "cache",
+            "--cache",
+            c,
+            "export",
+            "--outfile",
+            "a.tar",
+            "alpine:3.21",
+        ],
         &[],
     ));
     ok(&linuxkit(
         t.path(),
-        &["cache", "--cache", c, "export", "--format", "docker", "--outfile", "d.tar", "alpine:3.21"],
+        &[
+            "cache",
+            "--cache",
+            c,
+            "export",
+            "--format",
+            "docker",
+            "--outfile",
+            "d.tar",
+            "alpine:3.21",
+        ],
         &[],
     ));
     let d = read_tar(&std::fs::read(t.path().join("d.tar")).unwrap());
     assert!(d.iter().any(|e| e.0 == "manifest.json"));
-    ok(&linuxkit(t.path(), &["cache", "--cache", c, "rm", "docker.io/library/alpine:3.21"], &[]));
+    ok(&linuxkit(
+        t.path(),
+        &["cache", "--cache", c, "rm", "docker.io/library/alpine:3.21"],
+        &[],
+    ));
     let ls = ok(&linuxkit(t.path(), &["cache", "--cache", c, "ls"], &[]));
     assert!(!ls.contains("docker.io/library/alpine:3.21 "), "{ls}");
     // The exported archive imports back.
-    ok(&linuxkit(t.path(), &["cache", "--cache", c, "import", "a.tar"], &[]));
+    ok(&linuxkit(
+        t.path(),
+        &["cache", "--cache", c, "import", "a.tar"],
+        &[],
+    ));
     let ls = ok(&linuxkit(t.path(), &["cache", "--cache", c, "ls"], &[]));
     assert!(ls.contains("docker.io/library/alpine:3.21"), "{ls}");
-    let o = linuxkit(t.path(), &["cache", "--cache", c, "rm", "docker.io/no/such:1"], &[]);
+    let o = linuxkit(
+        t.path(),
+        &["cache", "--cache", c, "rm", "docker.io/no/such:1"],
+        &[],
+    );
     assert!(!o.status.success());
 }

@@ -226,7 +226,10 @@ pub fn run(args: BuildArgs) -> Result<()> {
         return Ok(());
     }
 
-    let mut initrd = InitrdSink::default();
+    // Compressed initrd segments are cached beside the images, keyed by image
+    // digest, so a rebuild concatenates instead of recompressing.
+    let segments = cache.derived_dir().ok().map(|d| d.join("initrd"));
+    let mut initrd = InitrdSink::new(segments, 6);
     {
         let mut tee = Tee {
             sinks: vec![&mut initrd as &mut dyn Sink],

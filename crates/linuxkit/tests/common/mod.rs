@@ -38,7 +38,11 @@ pub fn fresh_cache(dir: &Path) -> PathBuf {
 /// Run the binary in `cwd` with extra environment.
 pub fn linuxkit(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
-    cmd.current_dir(cwd).args(args).env("HOME", cwd).env_remove("LINUXKIT_CACHE").env_remove("SOURCE_DATE_EPOCH");
+    cmd.current_dir(cwd)
+        .args(args)
+        .env("HOME", cwd)
+        .env_remove("LINUXKIT_CACHE")
+        .env_remove("SOURCE_DATE_EPOCH");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -94,10 +98,29 @@ pub fn read_tar(data: &[u8]) -> Vec<(String, u64, u8, Vec<u8>)> {
     out
 }
 
-/// Parse a newc cpio stream into (name, mode, contents).
+/// Parse a stream of concatenated newc cpio archives (as the kernel reads
+/// an initrd) into (name, mode, contents); each archive ends with a
+/// `TRAILER!!!` entry and zero padding.
 pub fn read_cpio(data: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
     let mut out = Vec::new();
     let mut at = 0usize;
+    loop {
+        while at < data.len() && data[at] == 0 {
+            at += 1;
+        }
+        if at >= data.len() {
+            return out;
+        }
+        let (mut part, next) = read_one_cpio(data, at);
+        assert!(next > at, "no cpio archive at offset {at}");
+        out.append(&mut part);
+        at = next;
+    }
+}
+
+fn read_one_cpio(data: &[u8], start: usize) -> (Vec<(String, u32, Vec<u8>)>, usize) {
+    let mut out = Vec::new();
+    let mut at = start;
     let hex = |s: &[u8]| u32::from_str_radix(std::str::from_utf8(s).unwrap(), 16).unwrap();
     while at + 110 <= data.len() && &data[at..at + 6] == b"070701" {
         let h = &data[at..at + 110];
@@ -117,5 +140,5 @@ pub fn read_cpio(data: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
             break;
         }
     }
-    out
+    (out, at)
 }
