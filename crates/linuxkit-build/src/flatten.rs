@@ -143,6 +143,12 @@ pub fn flatten(
                         e.link
                     )));
                 }
+                if let Some(p) = parents(&target).find(|p| layer_links.contains_key(*p)) {
+                    return Err(bad(format!(
+                        "hard link {raw:?} points through the symlink {p:?} (-> {:?}); hard links must name a file inside the image",
+                        layer_links[p]
+                    )));
+                }
                 e.link = target;
             }
             e.path = key;
@@ -159,7 +165,14 @@ pub fn flatten(
         .collect();
     if !links.is_empty() {
         for e in &out {
-            if let Some(p) = parents(&e.path).find(|p| links.contains_key(p)) {
+            let through = parents(&e.path)
+                .find(|p| links.contains_key(p))
+                .or_else(|| {
+                    (e.kind == Kind::Hardlink)
+                        .then(|| parents(&e.link).find(|p| links.contains_key(p)))
+                        .flatten()
+                });
+            if let Some(p) = through {
                 return Err(BuildError::Layer {
                     image: image.to_string(),
                     digest: layer_digests.join(","),
