@@ -39,10 +39,20 @@ pub trait Sink {
     /// section): a sink that can replay that run from a cache of its own
     /// returns `true`, and the assembler then skips producing it. Entries
     /// sent anyway are ignored by such a sink until the next call.
-    fn segment(&mut self, key: Option<&str>) -> Result<bool, BuildError> {
+    fn segment(&mut self, key: Option<SegmentKey<'_>>) -> Result<bool, BuildError> {
         let _ = key;
         Ok(false)
     }
+}
+
+/// Identifies a run of entries for [`Sink::segment`].
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentKey<'a> {
+    /// Everything the entries' contents and metadata depend on (format
+    /// version, image manifest digest, prefix, options, mtime).
+    pub content: &'a str,
+    /// The `LINUXKIT.location` the entries carry (only tar outputs store it).
+    pub location: &'a str,
 }
 
 /// Version tag of segment keys: bump when the bytes a segment produces change.
@@ -147,7 +157,10 @@ pub fn assemble(
                 opts.decompress_kernel,
                 k.cmdline
             );
-            if sink.segment(Some(&key))? {
+            if sink.segment(Some(SegmentKey {
+                content: &key,
+                location: "kernel",
+            }))? {
                 tracing::info!("Extract kernel image: {} (cached)", img.canonical);
             } else {
                 kernel::write_kernel(&images, &moby.kernel, opts.decompress_kernel, mtime, sink)?;
@@ -180,7 +193,10 @@ pub fn assemble(
             "{SEGMENT_VERSION}|root||{}|{mtime}",
             img.resolved.manifest_digest
         );
-        if sink.segment(Some(&key))? {
+        if sink.segment(Some(SegmentKey {
+            content: &key,
+            location: &label,
+        }))? {
             if let Some(db) = images.apk_db(&img)? {
                 apk.push(db);
             }

@@ -5,8 +5,8 @@
 //! under a temporary name in its directory and renamed into place only when
 //! the whole build succeeded, so a failed build leaves nothing half-written.
 
-use crate::Sink;
 use crate::error::BuildError;
+use crate::{SegmentKey, Sink};
 use linuxkit_formats::cpio::{CpioWriter, FIRST_INO};
 use linuxkit_formats::tar::TarWriter;
 use linuxkit_formats::{Entry, Kind};
@@ -112,15 +112,40 @@ pub enum StreamTarget {
     Stdout,
 }
 
-/// Streams the filesystem tar (formats `tar`, `docker`).
+/// A writer that can also record what passes through it.
+struct Recorder {
+    out: BufWriter<Box<dyn Write>>,
+    rec: Option<Vec<u8>>,
+}
+
+impl Write for Recorder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if let Some(r) = &mut self.rec {
+            r.extend_from_slice(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Streams the filesystem tar (formats `tar`, `docker`). Like the initrd,
+/// keyed runs of entries are stored once written (their tar bytes, PAX
+/// records included) and replayed by later builds.
 pub struct TarSink {
-    w: TarWriter<BufWriter<Box<dyn Write>>>,
+    w: TarWriter<Recorder>,
     pending: Option<Box<PendingFile>>,
+    cache_dir: Option<PathBuf>,
+    recording: Option<PathBuf>,
+    replaying: bool,
 }
 
 impl TarSink {
-    /// Stream to `target`.
-    pub fn new(target: StreamTarget) -> Result<TarSink, BuildError> {
+    /// Stream to `target`, caching keyed segments under `cache_dir`.
+    pub fn new(target: StreamTarget, cache_dir: Option<PathBuf>) -> Result<TarSink, BuildError> {
         let (out, pending): (Box<dyn Write>, _) = match target {
             StreamTarget::Stdout => (Box::new(std::io::stdout()), None),
             StreamTarget::File(mut p) => {
@@ -132,13 +157,31 @@ impl TarSink {
             }
         };
         Ok(TarSink {
-            w: TarWriter::new(BufWriter::with_capacity(1 << 20, out)),
+            w: TarWriter::new(Recorder {
+                out: BufWriter::with_capacity(1 << 20, out),
+                rec: None,
+            }),
             pending,
+            cache_dir,
+            recording: None,
+            replaying: false,
         })
     }
 
+    /// Store the segment being recorded, if any.
+    fn close(&mut self) {
+        let recorded = self.w.get_mut().rec.take();
+        if let (Some(path), Some(bytes)) = (self.recording.take(), recorded)
+            && let Err(e) = atomic_write(&path, &bytes)
+        {
+            tracing::debug!("cannot store a tar segment in the cache: {e}");
+        }
+        self.replaying = false;
+    }
+
     /// Finish the archive; returns the committed path (None for stdout).
-    pub fn finish(self) -> Result<Option<PathBuf>, BuildError> {
+    pub fn finish(mut self) -> Result<Option<PathBuf>, BuildError> {
+        self.close();
         let mut w = self
             .w
             .finish()
@@ -151,7 +194,29 @@ impl TarSink {
 }
 
 impl Sink for TarSink {
+    fn segment(&mut self, key: Option<SegmentKey<'_>>) -> Result<bool, BuildError> {
+        self.close();
+        let (Some(key), Some(dir)) = (key, &self.cache_dir) else {
+            return Ok(false);
+        };
+        let hex = key_hex(&format!("{}|{}|tar", key.content, key.location));
+        let path = dir.join(&hex[..2]).join(format!("{hex}.tar"));
+        if let Ok(bytes) = std::fs::read(&path) {
+            self.w
+                .write_raw(&bytes)
+                .map_err(|e| BuildError::io("cannot write the tar output", e))?;
+            self.replaying = true;
+            return Ok(true);
+        }
+        self.w.get_mut().rec = Some(Vec::new());
+        self.recording = Some(path);
+        Ok(false)
+    }
+
     fn put(&mut self, e: Entry) -> Result<(), BuildError> {
+        if self.replaying {
+            return Ok(());
+        }
         self.w
             .write_entry(&e)
             .map_err(|x| BuildError::io(format!("cannot write {} to the tar output", e.path), x))
@@ -346,7 +411,9 @@ fn decode_side(mut b: &[u8]) -> Option<Side> {
 }
 
 impl Sink for InitrdSink {
-    fn segment(&mut self, key: Option<&str>) -> Result<bool, BuildError> {
+    fn segment(&mut self, key: Option<SegmentKey<'_>>) -> Result<bool, BuildError> {
+        // The initrd carries no provenance records: the location is irrelevant.
+        let key = key.map(|k| k.content);
         if key.is_none() && self.current.key.is_none() && !self.current.replayed {
             return Ok(false); // keep collecting generated entries together
         }
@@ -406,7 +473,7 @@ pub struct Tee<'a> {
 }
 
 impl Sink for Tee<'_> {
-    fn segment(&mut self, key: Option<&str>) -> Result<bool, BuildError> {
+    fn segment(&mut self, key: Option<SegmentKey<'_>>) -> Result<bool, BuildError> {
         let mut all = true;
         for s in self.sinks.iter_mut() {
             all &= s.segment(key)?;

@@ -217,6 +217,18 @@ impl<W: Write> TarWriter<W> {
         Ok(())
     }
 
+    /// Append bytes that are already whole tar entries (e.g. a cached run
+    /// of entries written earlier by this writer).
+    pub fn write_raw(&mut self, data: &[u8]) -> io::Result<()> {
+        debug_assert_eq!(data.len() % BLOCK, 0);
+        self.put(data)
+    }
+
+    /// The inner writer.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.w
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written

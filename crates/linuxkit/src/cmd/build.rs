@@ -217,7 +217,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
                 &dir.join(format!("{name}.{}", formats[0])),
             )?)),
         };
-        let mut sink = TarSink::new(target)?;
+        let segments = cache.derived_dir().ok().map(|d| d.join("tar"));
+        let mut sink = TarSink::new(target, segments)?;
         linuxkit_build::assemble(&cache, &moby, &opts, &mut sink)?;
         tracing::info!("Create outputs:");
         if let Some(p) = sink.finish()? {
