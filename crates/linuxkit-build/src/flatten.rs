@@ -14,30 +14,7 @@ use std::collections::{HashMap, HashSet};
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 
-/// Go's `path.Clean` for a relative or absolute slash path.
-pub fn clean(p: &str) -> String {
-    let rooted = p.starts_with('/');
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                if matches!(out.last(), Some(&l) if l != "..") {
-                    out.pop();
-                } else if !rooted {
-                    out.push("..");
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    let joined = out.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
-}
+pub use linuxkit_formats::path::clean;
 
 fn escapes(name: &str) -> bool {
     name == ".." || name.starts_with("../")
@@ -199,14 +176,6 @@ mod tests {
     }
     fn names(v: &[Entry]) -> Vec<&str> {
         v.iter().map(|e| e.path.as_str()).collect()
-    }
-
-    #[test]
-    fn clean_like_go() {
-        assert_eq!(clean("./a/b/"), "a/b");
-        assert_eq!(clean("a/../../b"), "../b");
-        assert_eq!(clean("/../a"), "/a");
-        assert_eq!(clean("./"), ".");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! stream padded to 512 bytes after the trailer.
 
 use crate::entry::{Entry, Kind};
+use crate::path::clean;
 use std::io::{self, Write};
 
 /// First inode number upstream uses.
@@ -34,38 +35,27 @@ pub struct CpioWriter<W: Write> {
 
 /// Go's `filepath.Rel(base, target)` for relative, slash-separated paths.
 pub fn relative_path(base: &str, target: &str) -> Option<String> {
-    fn clean(p: &str) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for c in p.split('/') {
-            match c {
-                "" | "." => {}
-                ".." => {
-                    if matches!(out.last(), Some(&l) if l != "..") {
-                        out.pop();
-                    } else {
-                        out.push("..");
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        out
-    }
     if base.starts_with('/') != target.starts_with('/') {
         return None;
     }
-    let b = clean(base);
-    let t = clean(target);
+    let (b, t) = (clean(base), clean(target));
+    let parts = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(str::to_string)
+            .collect()
+    };
+    let (b, t) = (parts(&b), parts(&t));
     let common = b.iter().zip(t.iter()).take_while(|(x, y)| x == y).count();
-    if b[common..].contains(&"..") {
+    if b[common..].iter().any(|c| c == "..") {
         return None;
     }
-    let mut parts: Vec<&str> = vec![".."; b.len() - common];
-    parts.extend_from_slice(&t[common..]);
-    if parts.is_empty() {
+    let mut out: Vec<&str> = vec![".."; b.len() - common];
+    out.extend(t[common..].iter().map(String::as_str));
+    if out.is_empty() {
         Some(".".into())
     } else {
-        Some(parts.join("/"))
+        Some(out.join("/"))
     }
 }
 
@@ -192,36 +182,14 @@ impl<W: Write> CpioWriter<W> {
                 0,
                 (0, 0),
             )?,
-            Kind::Char => self.header(
-                &e.path,
-                perm | 0o020_000,
-                e.uid,
-                e.gid,
-                1,
-                e.mtime,
-                0,
-                (e.devmajor, e.devminor),
-            )?,
-            Kind::Block => self.header(
-                &e.path,
-                perm | 0o060_000,
-                e.uid,
-                e.gid,
-                1,
-                e.mtime,
-                0,
-                (e.devmajor, e.devminor),
-            )?,
-            Kind::Fifo => self.header(
-                &e.path,
-                perm | 0o010_000,
-                e.uid,
-                e.gid,
-                1,
-                e.mtime,
-                0,
-                (0, 0),
-            )?,
+            Kind::Char | Kind::Block | Kind::Fifo => {
+                let (typ, rdev) = match e.kind {
+                    Kind::Char => (0o020_000, (e.devmajor, e.devminor)),
+                    Kind::Block => (0o060_000, (e.devmajor, e.devminor)),
+                    _ => (0o010_000, (0, 0)),
+                };
+                self.header(&e.path, perm | typ, e.uid, e.gid, 1, e.mtime, 0, rdev)?
+            }
         }
         self.pad4()?;
         Ok(())

@@ -6,6 +6,7 @@
 
 pub mod cpio;
 pub mod entry;
+pub mod path;
 pub mod tar;
 
 pub use entry::{Entry, Kind};
