@@ -21,26 +21,17 @@ fn git(dir: &Path, args: &[&str]) -> Option<(bool, String)> {
     ))
 }
 
-/// Read `image:` and `org:` from a build.yml (top-level plain scalars).
+/// Read `image:` and `org:` (default `linuxkit`) from the package's build.yml.
 fn image_and_org(dir: &Path) -> Option<(String, String)> {
     let text = std::fs::read_to_string(dir.join("build.yml")).ok()?;
-    let value = |key: &str| {
-        text.lines().find_map(|l| {
-            let rest = l.strip_prefix(key)?.strip_prefix(':')?;
-            let v = rest
-                .split(" #")
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches('"')
-                .trim_matches('\'');
-            (!v.is_empty()).then(|| v.to_string())
-        })
-    };
-    Some((
-        value("image")?,
-        value("org").unwrap_or_else(|| "linuxkit".into()),
-    ))
+    let doc = linuxkit_config::yaml::parse(&text).ok()?;
+    let image = doc.get("image")?.as_str()?.to_string();
+    let org = doc
+        .get("org")
+        .and_then(|n| n.as_str())
+        .unwrap_or("linuxkit")
+        .to_string();
+    Some((image, org))
 }
 
 /// The tree hash (with dirty suffix) of a package directory, or None outside git.

@@ -426,3 +426,107 @@ fn cache_import_ls_export_rm() {
     );
     assert!(!o.status.success());
 }
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let o = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn pkg_templates_resolve_to_the_git_tree_hash() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path();
+    git(repo, &["init", "-q"]);
+    std::fs::create_dir_all(repo.join("pkg/hello")).unwrap();
+    std::fs::write(
+        repo.join("pkg/hello/build.yml"),
+        "image: hello\norg: acme\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("pkg/hello/Dockerfile"), "FROM scratch\n").unwrap();
+    std::fs::create_dir_all(repo.join("examples")).unwrap();
+    std::fs::write(
+        repo.join("examples/t.yml"),
+        "onboot:\n  - name: hello\n    image: \"@pkg:../pkg/hello\"\n",
+    )
+    .unwrap();
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "init"]);
+    let tree = git(repo, &["rev-parse", "HEAD:pkg/hello"]);
+    let dry = |repo: &Path| {
+        let o = linuxkit(repo, &["build", "--dry-run", "examples/t.yml"], &[]);
+        ok(&o);
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let out = dry(repo);
+    assert!(
+        out.contains(&format!("docker.io/acme/hello:{tree}")),
+        "{out}"
+    );
+    assert!(!out.contains("-dirty-"), "{out}");
+    // An uncommitted change makes the tag dirty.
+    std::fs::write(
+        repo.join("pkg/hello/Dockerfile"),
+        "FROM scratch\nRUN true\n",
+    )
+    .unwrap();
+    let out = dry(repo);
+    assert!(
+        out.contains(&format!("docker.io/acme/hello:{tree}-dirty-")),
+        "{out}"
+    );
+    // So does an untracked file.
+    git(repo, &["checkout", "--", "pkg/hello/Dockerfile"]);
+    std::fs::write(repo.join("pkg/hello/new.txt"), "x").unwrap();
+    let out = dry(repo);
+    assert!(out.contains("-dirty-"), "{out}");
+}
+
+#[test]
+fn configuration_from_an_http_url() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).unwrap();
+        let body = SMALL.as_bytes();
+        write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+    });
+    let t = tempfile::tempdir().unwrap();
+    let url = format!("http://{addr}/configs/net.yml");
+    let o = linuxkit(t.path(), &["build", "--dry-run", &url], &[]);
+    ok(&o);
+    server.join().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("name: getty"));
+    let o = linuxkit(
+        t.path(),
+        &["build", "--dry-run", "http://127.0.0.1:1/none.yml"],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("cannot fetch configuration http://127.0.0.1:1/none.yml")
+    );
+}
