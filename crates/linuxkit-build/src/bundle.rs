@@ -56,6 +56,7 @@ pub fn write_container(
     tracing::info!("  Create OCI config for {}", image.image);
     let updated = linuxkit_config::update_image_from_volumes(image, volumes).map_err(|e| {
         BuildError::Volumes {
+            at: image.origin.prefix(),
             image: image.image.clone(),
             source: Box::new(e),
         }
@@ -63,6 +64,7 @@ pub fn write_container(
     let img = images.get(&image.image)?;
     let spec = linuxkit_config::oci_spec(&updated, &defaults(&img), idmap).map_err(|e| {
         BuildError::Spec {
+            at: image.origin.prefix(),
             image: image.image.clone(),
             source: Box::new(e),
         }

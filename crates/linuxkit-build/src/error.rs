@@ -43,8 +43,10 @@ pub enum BuildError {
         message: String,
     },
     /// OCI spec generation failed.
-    #[error("failed to create OCI spec for {image}: {source}")]
+    #[error("{at}failed to create OCI spec for {image}: {source}")]
     Spec {
+        /// `FILE:LINE:COLUMN: ` of the entry in the YAML.
+        at: String,
         /// Image as written.
         image: String,
         /// Cause.
@@ -52,8 +54,10 @@ pub enum BuildError {
         source: Box<linuxkit_config::SpecError>,
     },
     /// Volume references in binds/mounts.
-    #[error("failed update image {image} from volumes: {source}")]
+    #[error("{at}failed update image {image} from volumes: {source}")]
     Volumes {
+        /// `FILE:LINE:COLUMN: ` of the entry in the YAML.
+        at: String,
         /// Image as written.
         image: String,
         /// Cause.
@@ -61,8 +65,13 @@ pub enum BuildError {
         source: Box<linuxkit_config::SpecError>,
     },
     /// The `files` section.
-    #[error("failed to add filesystem parts: {0}")]
-    Files(String),
+    #[error("{at}failed to add filesystem parts: {message}")]
+    Files {
+        /// `FILE:LINE:COLUMN: ` of the entry in the YAML.
+        at: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The `--input-tar`.
     #[error("input tar {path}: {message}")]
     InputTar {

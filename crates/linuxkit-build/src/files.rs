@@ -60,8 +60,11 @@ pub fn write_files(
     tracing::info!("Add files:");
     let mut dirs: HashSet<String> = HashSet::new();
     for (i, f) in moby.files.iter().enumerate() {
-        let spec =
-            linuxkit_config::file_spec(f, idmap).map_err(|e| BuildError::Files(e.to_string()))?;
+        let at = f.origin.prefix();
+        let spec = linuxkit_config::file_spec(f, idmap).map_err(|e| BuildError::Files {
+            at: at.clone(),
+            message: e.to_string(),
+        })?;
         let origin = Origin {
             source: Arc::from("linuxkit.files"),
             location: Arc::from(format!("files[{i}]")),
@@ -80,14 +83,14 @@ pub fn write_files(
                         continue;
                     }
                     Err(e) => {
-                        return Err(BuildError::Files(format!(
-                            "open {path}: {}",
-                            match e.kind() {
-                                std::io::ErrorKind::NotFound =>
-                                    "no such file or directory".to_string(),
-                                _ => e.to_string(),
-                            }
-                        )));
+                        let why = match e.kind() {
+                            std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                            _ => e.to_string(),
+                        };
+                        return Err(BuildError::Files {
+                            at,
+                            message: format!("open {path}: {why}"),
+                        });
                     }
                 }
             }

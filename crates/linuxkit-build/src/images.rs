@@ -134,14 +134,7 @@ impl Images<'_> {
             .manifest_digest
             .trim_start_matches("sha256:")
             .to_string();
-        let path = self
-            .cache
-            .derived_dir()
-            .map(|d| d.join("apkdb").join(&hex))
-            .map_err(|e| BuildError::Image {
-                image: img.canonical.to_string(),
-                source: Box::new(e),
-            })?;
+        let path = crate::derived_dir(self.cache).join("apkdb").join(&hex);
         if let Ok(bytes) = std::fs::read(&path)
             && let Some((&tag, rest)) = bytes.split_first()
         {

@@ -114,6 +114,13 @@ impl BuildOptions {
     }
 }
 
+/// Where linuxkit-rs keeps derived data (cached output segments) inside an
+/// image cache. Not created here: writers create what they store, so a
+/// build that stores nothing leaves the cache untouched.
+pub fn derived_dir(cache: &Cache) -> PathBuf {
+    cache.root().join("linuxkit-rs")
+}
+
 /// `SOURCE_DATE_EPOCH`, when set to a valid number.
 pub fn source_date_epoch() -> Option<i64> {
     std::env::var("SOURCE_DATE_EPOCH")

@@ -99,7 +99,7 @@ pub(crate) fn moby(root: &Node, file: &str) -> Moby {
         onboot: images("onboot"),
         onshutdown: images("onshutdown"),
         services: images("services"),
-        files: list(root.get("files"), file_entry).unwrap_or_default(),
+        files: list(root.get("files"), |n| file_entry(n, file)).unwrap_or_default(),
         volumes: list(root.get("volumes"), |n| volume(n, file)).unwrap_or_default(),
     }
 }
@@ -113,8 +113,14 @@ fn origin(n: &Node, file: &str) -> Origin {
     }
 }
 
-fn file_entry(n: &Node) -> File {
+fn file_entry(n: &Node, file: &str) -> File {
+    let at = n.get("path").unwrap_or(n);
     File {
+        origin: Origin {
+            file: file.to_string(),
+            line: at.line,
+            column: at.column,
+        },
         path: s(n.get("path")),
         directory: b(n.get("directory")),
         symlink: s(n.get("symlink")),

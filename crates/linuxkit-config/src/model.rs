@@ -24,6 +24,17 @@ pub struct Origin {
     pub column: usize,
 }
 
+impl Origin {
+    /// `FILE:LINE:COLUMN: ` for prefixing a message, or "" when unknown.
+    pub fn prefix(&self) -> String {
+        if self.line == 0 {
+            String::new()
+        } else {
+            format!("{}:{}:{}: ", self.file, self.line, self.column)
+        }
+    }
+}
+
 impl PartialEq for Origin {
     fn eq(&self, _other: &Origin) -> bool {
         true
@@ -448,6 +459,8 @@ pub struct File {
     pub uid: Option<Id>,
     /// `gid`.
     pub gid: Option<Id>,
+    /// Where the entry is in the YAML (compares equal to any other origin).
+    pub origin: Origin,
 }
 
 /// Container name → allocated uid/gid number (yaml.md §6.9).

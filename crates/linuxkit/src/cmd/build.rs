@@ -217,7 +217,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
                 &dir.join(format!("{name}.{}", formats[0])),
             )?)),
         };
-        let segments = cache.derived_dir().ok().map(|d| d.join("tar"));
+        let segments = Some(linuxkit_build::derived_dir(&cache).join("tar"));
         let mut sink = TarSink::new(target, segments)?;
         linuxkit_build::assemble(&cache, &moby, &opts, &mut sink)?;
         tracing::info!("Create outputs:");
@@ -229,7 +229,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
 
     // Compressed initrd segments are cached beside the images, keyed by image
     // digest, so a rebuild concatenates instead of recompressing.
-    let segments = cache.derived_dir().ok().map(|d| d.join("initrd"));
+    let segments = Some(linuxkit_build::derived_dir(&cache).join("initrd"));
     let mut initrd = InitrdSink::new(segments, 6);
     {
         let mut tee = Tee {
