@@ -35,6 +35,7 @@ pub fn flatten(
     let mut seen: HashMap<String, bool> = HashMap::new(); // name -> hides children
     let mut opaque: HashSet<String> = HashSet::new();
     let mut out = Vec::new();
+    let mut from_layer: Vec<usize> = Vec::new(); // index of the layer each entry came from
     let n = layers.len();
     for (rev_i, layer) in layers.into_iter().rev().enumerate() {
         let idx = n - 1 - rev_i;
@@ -130,18 +131,20 @@ pub fn flatten(
             }
             e.path = key;
             out.push(e);
+            from_layer.push(idx);
         }
         opaque.extend(layer_opaque);
     }
     // A later entry must not be written through a symlink of the same image:
     // unpacked, it would land wherever the link points.
-    let links: HashMap<&str, &str> = out
+    let links: HashMap<&str, (&str, usize)> = out
         .iter()
-        .filter(|e| e.kind == Kind::Symlink)
-        .map(|e| (e.path.as_str(), e.link.as_str()))
+        .zip(&from_layer)
+        .filter(|(e, _)| e.kind == Kind::Symlink)
+        .map(|(e, &l)| (e.path.as_str(), (e.link.as_str(), l)))
         .collect();
     if !links.is_empty() {
-        for e in &out {
+        for (e, &layer) in out.iter().zip(&from_layer) {
             let through = parents(&e.path)
                 .find(|p| links.contains_key(p))
                 .or_else(|| {
@@ -150,12 +153,15 @@ pub fn flatten(
                         .flatten()
                 });
             if let Some(p) = through {
+                let (target, link_layer) = links[p];
+                let digest = |i: usize| layer_digests.get(i).cloned().unwrap_or_default();
                 return Err(BuildError::Layer {
                     image: image.to_string(),
-                    digest: layer_digests.join(","),
+                    digest: digest(layer),
                     message: format!(
-                        "entry {:?} would be written through the symlink {:?} (-> {:?}); a layer may not write through a symlink",
-                        e.path, p, links[p]
+                        "entry {:?} would be written through the symlink {p:?} (-> {target:?}) of layer {}; a layer may not write through a symlink",
+                        e.path,
+                        digest(link_layer)
                     ),
                 });
             }
