@@ -40,7 +40,8 @@ fn mount(dst: &str, typ: &str, src: &str, options: &[&str]) -> RuntimeMount {
     }
 }
 
-/// Write one container bundle.
+/// Write one container bundle. Returns the directory the image's files
+/// were written to, or `None` when an earlier container's copy is reused.
 #[allow(clippy::too_many_arguments)]
 pub fn write_container(
     images: &Images<'_>,
@@ -52,7 +53,7 @@ pub fn write_container(
     dedup: &mut Dedup,
     mtime: i64,
     sink: &mut dyn Sink,
-) -> Result<(), BuildError> {
+) -> Result<Option<String>, BuildError> {
     tracing::info!("  Create OCI config for {}", image.image);
     let updated = linuxkit_config::update_image_from_volumes(image, volumes).map_err(|e| {
         BuildError::Volumes {
@@ -142,5 +143,5 @@ pub fn write_container(
     }
     let runtime = linuxkit_config::runtime_json(&mounts, &spec.runtime);
     sink.put(origin.file(format!("{dir}/runtime.json"), 0o644, runtime.as_bytes()))?;
-    Ok(())
+    Ok(reused.is_none().then_some(root_dir))
 }

@@ -268,7 +268,7 @@ pub fn assemble(
                 r.copy(&format!("{section}[{i}]"), &canonical, sink)?;
                 continue;
             }
-            bundle::write_container(
+            let root = bundle::write_container(
                 &images,
                 section,
                 i,
@@ -279,11 +279,10 @@ pub fn assemble(
                 mtime,
                 sink,
             )?;
-            sbom.add(
-                &images,
-                &c.image,
-                &format!("containers/{section}/{}", c.name),
-            )?;
+            // The SBOM lists an image once, under the directory it was extracted to.
+            if let Some(root) = root {
+                sbom.add(&images, &c.image, &root)?;
+            }
         }
     }
 
