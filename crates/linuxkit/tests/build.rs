@@ -530,3 +530,53 @@ fn configuration_from_an_http_url() {
             .contains("cannot fetch configuration http://127.0.0.1:1/none.yml")
     );
 }
+
+#[test]
+fn arch_picks_the_platform_of_multi_arch_indexes() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("cfg.yml"), SMALL).unwrap();
+    let c = fresh_cache(t.path());
+    let cache = c.to_str().unwrap();
+    // The corpus images are linux/amd64 only.
+    ok(&linuxkit(
+        t.path(),
+        &[
+            "build",
+            "--no-sbom",
+            "--arch",
+            "amd64",
+            "--format",
+            "tar",
+            "--dir",
+            "x",
+            "--cache",
+            cache,
+            "cfg.yml",
+        ],
+        &[],
+    ));
+    let o = linuxkit(
+        t.path(),
+        &[
+            "build",
+            "--no-sbom",
+            "--arch",
+            "arm64",
+            "--format",
+            "tar",
+            "--dir",
+            "y",
+            "--cache",
+            cache,
+            "cfg.yml",
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("linux/arm64") && err.contains("linux/amd64"),
+        "{err}"
+    );
+    assert!(err.contains("docker.io/linuxkit/kernel:6.12.59"), "{err}");
+}
