@@ -27,28 +27,7 @@ fn prefixed(prefix: &str, name: &str) -> String {
     }
 }
 
-/// RFC 3339 UTC time for unix seconds.
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // civil from days (Howard Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
+pub use linuxkit_formats::time::rfc3339;
 
 impl Collector {
     /// Add the SBOMs attached to `written` (if any), prefixing paths.
@@ -184,16 +163,5 @@ impl Collector {
             mtime,
             out,
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rfc3339;
-
-    #[test]
-    fn times() {
-        assert_eq!(rfc3339(1_492_533_000), "2017-04-18T16:30:00Z");
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     }
 }

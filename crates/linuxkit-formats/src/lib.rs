@@ -6,7 +6,9 @@
 
 pub mod cpio;
 pub mod entry;
+pub mod gzip;
 pub mod path;
 pub mod tar;
+pub mod time;
 
 pub use entry::{Entry, Kind};

@@ -1,0 +1,323 @@
+//! Turning a package's `contents:` into layer entries: files and directories
+//! from the package directory (which must stay inside it) or literal, symlinks,
+//! static binaries built by cargo, and the unpacked Debian packages. Paths
+//! are made relative, missing parent directories are added, and duplicates
+//! are resolved (first directory wins, last file wins), so a layer never
+//! holds a name twice.
+
+use crate::buildyml::{CargoItem, Contents, FileItem};
+use crate::error::PkgError;
+use linuxkit_formats::{Entry, Kind};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn content_err(dir: &Path, message: String) -> PkgError {
+    PkgError::Content {
+        package: dir.to_path_buf(),
+        message,
+    }
+}
+
+/// Normalise an image path: relative, no `.`/`..` components.
+pub fn image_path(p: &str) -> Option<String> {
+    let c = linuxkit_formats::path::clean(p.trim_start_matches('/'));
+    (c != "." && c != ".." && !c.starts_with("../") && !c.starts_with('/')).then_some(c)
+}
+
+/// Make a layer well-formed: parents first, one entry per path.
+pub fn finish_layer(entries: Vec<Entry>, mtime: i64) -> Vec<Entry> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<Entry> = Vec::new();
+    let mut dirs: HashSet<String> = HashSet::new();
+    let mut implied: HashSet<usize> = HashSet::new();
+    for e in entries {
+        // parents
+        let parts: Vec<&str> = e.path.split('/').collect();
+        for i in 1..parts.len() {
+            let p = parts[..i].join("/");
+            if dirs.insert(p.clone()) && !index.contains_key(&p) {
+                index.insert(p.clone(), out.len());
+                implied.insert(out.len());
+                out.push(Entry::dir(p, 0o755, mtime));
+            }
+        }
+        match index.get(&e.path) {
+            Some(&i) if e.kind == Kind::Dir && out[i].kind == Kind::Dir => {
+                // keep the first directory entry, but an explicit one beats an implied one
+                if implied.remove(&i) {
+                    out[i] = e;
+                }
+            }
+            Some(&i) => out[i] = e,
+            None => {
+                if e.kind == Kind::Dir {
+                    dirs.insert(e.path.clone());
+                }
+                index.insert(e.path.clone(), out.len());
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
+fn file_entry(path: String, mode: u32, uid: u32, gid: u32, mtime: i64, data: Vec<u8>) -> Entry {
+    let mut e = Entry::file(path, mode, mtime, data);
+    e.uid = u64::from(uid);
+    e.gid = u64::from(gid);
+    e
+}
+
+/// Entries for `contents.files` and `contents.symlinks`.
+pub fn local_entries(dir: &Path, contents: &Contents, mtime: i64) -> Result<Vec<Entry>, PkgError> {
+    let root = dir
+        .canonicalize()
+        .map_err(|e| content_err(dir, format!("cannot open the package directory: {e}")))?;
+    let mut out = Vec::new();
+    for f in &contents.files {
+        let path = image_path(&f.path).ok_or_else(|| {
+            content_err(
+                dir,
+                format!("{}: `{}` is not a valid path in the image", f.at, f.path),
+            )
+        })?;
+        if f.directory {
+            let mut d = Entry::dir(path, f.mode.unwrap_or(0o755), mtime);
+            d.uid = u64::from(f.uid);
+            d.gid = u64::from(f.gid);
+            out.push(d);
+        } else if let Some(c) = &f.contents {
+            out.push(file_entry(
+                path,
+                f.mode.unwrap_or(0o644),
+                f.uid,
+                f.gid,
+                mtime,
+                c.clone().into_bytes(),
+            ));
+        } else if let Some(src) = &f.source {
+            add_source(dir, &root, f, src, &path, mtime, &mut out)?;
+        }
+    }
+    for s in &contents.symlinks {
+        let path = image_path(&s.path).ok_or_else(|| {
+            content_err(
+                dir,
+                format!("symlink `{}` is not a valid path in the image", s.path),
+            )
+        })?;
+        out.push(Entry::symlink(path, s.target.clone(), 0o777, mtime));
+    }
+    Ok(out)
+}
+
+fn add_source(
+    dir: &Path,
+    root: &Path,
+    f: &FileItem,
+    src: &str,
+    path: &str,
+    mtime: i64,
+    out: &mut Vec<Entry>,
+) -> Result<(), PkgError> {
+    let full = root.join(src);
+    let real = full
+        .canonicalize()
+        .map_err(|e| content_err(dir, format!("{}: source `{src}` cannot be read: {e}", f.at)))?;
+    if !real.starts_with(root) {
+        return Err(content_err(
+            dir,
+            format!(
+                "{}: source `{src}` is outside the package directory ({}); a package may only use its own files",
+                f.at,
+                real.display()
+            ),
+        ));
+    }
+    let meta =
+        std::fs::metadata(&real).map_err(|e| content_err(dir, format!("{}: {src}: {e}", f.at)))?;
+    if meta.is_dir() {
+        walk(dir, &real, path, f, mtime, out)
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        let exec = meta.permissions().mode() & 0o111 != 0;
+        let data =
+            std::fs::read(&real).map_err(|e| content_err(dir, format!("{}: {src}: {e}", f.at)))?;
+        let mode = f.mode.unwrap_or(if exec { 0o755 } else { 0o644 });
+        out.push(file_entry(
+            path.to_string(),
+            mode,
+            f.uid,
+            f.gid,
+            mtime,
+            data,
+        ));
+        Ok(())
+    }
+}
+
+fn walk(
+    dir: &Path,
+    from: &Path,
+    to: &str,
+    f: &FileItem,
+    mtime: i64,
+    out: &mut Vec<Entry>,
+) -> Result<(), PkgError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut d = Entry::dir(to.to_string(), f.mode.unwrap_or(0o755), mtime);
+    d.uid = u64::from(f.uid);
+    d.gid = u64::from(f.gid);
+    out.push(d);
+    let mut names: Vec<PathBuf> = std::fs::read_dir(from)
+        .map_err(|e| content_err(dir, format!("{}: {}: {e}", f.at, from.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    names.sort();
+    for p in names {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let target = format!("{to}/{name}");
+        let meta = std::fs::symlink_metadata(&p)
+            .map_err(|e| content_err(dir, format!("{}: {e}", p.display())))?;
+        if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(&p)
+                .map_err(|e| content_err(dir, format!("{}: {e}", p.display())))?;
+            out.push(Entry::symlink(
+                target,
+                link.to_string_lossy().to_string(),
+                0o777,
+                mtime,
+            ));
+        } else if meta.is_dir() {
+            walk(dir, &p, &target, f, mtime, out)?;
+        } else {
+            let exec = meta.permissions().mode() & 0o111 != 0;
+            let data =
+                std::fs::read(&p).map_err(|e| content_err(dir, format!("{}: {e}", p.display())))?;
+            out.push(file_entry(
+                target,
+                if exec { 0o755 } else { 0o644 },
+                f.uid,
+                f.gid,
+                mtime,
+                data,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The workspace root above `dir` (a Cargo.toml with `[workspace]`).
+pub fn workspace_root(dir: &Path) -> Option<PathBuf> {
+    let mut at = dir.canonicalize().ok()?;
+    loop {
+        let manifest = at.join("Cargo.toml");
+        if std::fs::read_to_string(&manifest).is_ok_and(|t| t.contains("[workspace]")) {
+            return Some(at);
+        }
+        if !at.pop() {
+            return None;
+        }
+    }
+}
+
+/// Build `contents.cargo` binaries (static, musl) and return their entries.
+pub fn cargo_entries(dir: &Path, items: &[CargoItem], mtime: i64) -> Result<Vec<Entry>, PkgError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ws = workspace_root(dir).ok_or_else(|| {
+        content_err(
+            dir,
+            "contents.cargo needs the package to be inside a cargo workspace".into(),
+        )
+    })?;
+    const TARGET: &str = "x86_64-unknown-linux-musl";
+    let target_dir = ws.join("target").join("pkg");
+    let mut out = Vec::new();
+    for item in items {
+        let bin = item.bin.clone().unwrap_or_else(|| item.package.clone());
+        tracing::info!(
+            "  cargo build -p {} --bin {bin} (static, {TARGET})",
+            item.package
+        );
+        let home = std::env::var("CARGO_HOME")
+            .or_else(|_| std::env::var("HOME").map(|h| format!("{h}/.cargo")))
+            .unwrap_or_default();
+        let flags = format!(
+            "--remap-path-prefix={}=/src\x1f--remap-path-prefix={home}=/cargo\x1f-Ctarget-feature=+crt-static",
+            ws.display()
+        );
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(&ws)
+                .args([
+                    "build",
+                    "--release",
+                    "--target",
+                    TARGET,
+                    "-p",
+                    &item.package,
+                    "--bin",
+                    &bin,
+                ])
+                .arg("--target-dir")
+                .arg(&target_dir)
+                .env("CARGO_ENCODED_RUSTFLAGS", flags)
+                .env("SOURCE_DATE_EPOCH", mtime.to_string())
+                .status()
+                .map_err(|e| content_err(dir, format!("cannot run cargo: {e}")))?;
+        if !status.success() {
+            return Err(content_err(
+                dir,
+                format!(
+                    "cargo build of {} (bin {bin}) for {TARGET} failed; is the target installed (`rustup target add {TARGET}`)?",
+                    item.package
+                ),
+            ));
+        }
+        let built = target_dir.join(TARGET).join("release").join(&bin);
+        let data = std::fs::read(&built)
+            .map_err(|e| content_err(dir, format!("{}: {e}", built.display())))?;
+        let path = image_path(&item.path).ok_or_else(|| {
+            content_err(
+                dir,
+                format!("cargo binary path `{}` is not valid", item.path),
+            )
+        })?;
+        out.push(Entry::file(path, 0o755, mtime, Arc::<[u8]>::from(data)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(image_path("/usr/bin/x").unwrap(), "usr/bin/x");
+        assert!(image_path("/").is_none());
+        assert!(image_path("../x").is_none());
+    }
+
+    #[test]
+    fn layers_get_parents_and_no_duplicates() {
+        let l = finish_layer(
+            vec![
+                Entry::file("a/b/c", 0o644, 1, b"1".to_vec()),
+                Entry::dir("a", 0o700, 1),
+                Entry::file("a/b/c", 0o644, 1, b"2".to_vec()),
+            ],
+            1,
+        );
+        let names: Vec<&str> = l.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(names, ["a", "a/b", "a/b/c"]);
+        assert_eq!(l[0].mode, 0o700);
+        assert_eq!(&*l[2].data, b"2");
+    }
+}
