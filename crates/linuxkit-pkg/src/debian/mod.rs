@@ -1,0 +1,1 @@
+//! Debian packages as image content (in progress).
