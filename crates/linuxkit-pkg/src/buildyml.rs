@@ -41,8 +41,37 @@ pub struct Contents {
     pub symlinks: Vec<SymlinkItem>,
     /// Static binaries built by cargo from this workspace.
     pub cargo: Vec<CargoItem>,
+    /// Paths taken out of the unpacked Debian packages.
+    pub extract: Vec<ExtractItem>,
     /// The image config.
     pub image: ImageSpec,
+}
+
+/// How an extracted path is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExtractAs {
+    /// The single matching file, as it is.
+    #[default]
+    File,
+    /// A tar archive of the matching directories' trees.
+    Tar,
+    /// The matching files' contents concatenated, in name order.
+    Concat,
+}
+
+/// `contents.extract[]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtractItem {
+    /// Glob (`*` within one path component) over the Debian packages' paths.
+    pub from: String,
+    /// Path in the image.
+    pub path: String,
+    /// File, tar or concat.
+    pub r#as: ExtractAs,
+    /// Mode of the written file (default: the source's for `file`, 0644 otherwise).
+    pub mode: Option<u32>,
+    /// Position, for errors.
+    pub at: String,
 }
 
 /// `contents.debian`.
@@ -50,6 +79,9 @@ pub struct Contents {
 pub struct DebianContents {
     /// Packages to install with their dependencies.
     pub packages: Vec<String>,
+    /// Whether the unpacked packages become a layer (default true); false
+    /// when they are only a source for `extract`.
+    pub install: bool,
     /// Dependencies not to install.
     pub exclude: Vec<String>,
     /// Path prefixes dropped from the unpacked packages (docs, man pages...).
@@ -129,8 +161,9 @@ const TOP_KEYS: &[&str] = &[
     "annotations",
     "contents",
 ];
-const CONTENTS_KEYS: &[&str] = &["debian", "files", "symlinks", "cargo", "image"];
-const DEBIAN_KEYS: &[&str] = &["packages", "exclude", "drop"];
+const CONTENTS_KEYS: &[&str] = &["debian", "files", "symlinks", "cargo", "extract", "image"];
+const DEBIAN_KEYS: &[&str] = &["packages", "exclude", "drop", "install"];
+const EXTRACT_KEYS: &[&str] = &["from", "path", "as", "mode"];
 const FILE_KEYS: &[&str] = &[
     "path",
     "source",
@@ -399,16 +432,27 @@ pub fn parse(file: &str, text: &str) -> Result<BuildYml, crate::PkgError> {
 fn contents(cx: &mut Ctx<'_>, n: &Node) -> Contents {
     let mut c = Contents::default();
     for (key, v) in cx.map(n, "contents", CONTENTS_KEYS) {
+        let v: &Node = v;
         match key {
             "debian" => {
-                let mut d = DebianContents::default();
+                let mut d = DebianContents {
+                    install: true,
+                    ..DebianContents::default()
+                };
                 for (k, v) in cx.map(v, "contents.debian", DEBIAN_KEYS) {
+                    if k == "install" {
+                        d.install = cx.bool(v, "contents.debian.install");
+                        continue;
+                    }
                     let list = cx.strings(v, &format!("contents.debian.{k}"));
                     match k {
                         "packages" => d.packages = list,
                         "exclude" => d.exclude = list,
                         _ => d.drop = list,
                     }
+                }
+                if d.packages.is_empty() {
+                    cx.err(v, "contents.debian needs `packages`".into(), None);
                 }
                 c.debian = Some(d);
             }
@@ -482,6 +526,46 @@ fn contents(cx: &mut Ctx<'_>, n: &Node) -> Contents {
                         );
                     }
                     c.cargo.push(g);
+                }
+            }
+            "extract" => {
+                for item in cx.seq(v, "contents.extract") {
+                    let mut x = ExtractItem {
+                        at: format!("{}:{}:{}", cx.file, item.line, item.column),
+                        ..ExtractItem::default()
+                    };
+                    for (k, v) in cx.map(item, "a contents.extract entry", EXTRACT_KEYS) {
+                        match k {
+                            "from" => x.from = cx.string(v, "from"),
+                            "path" => x.path = cx.string(v, "path"),
+                            "mode" => x.mode = cx.mode(v, "mode"),
+                            _ => {
+                                x.r#as = match cx.string(v, "as").as_str() {
+                                    "file" => ExtractAs::File,
+                                    "tar" => ExtractAs::Tar,
+                                    "concat" => ExtractAs::Concat,
+                                    other => {
+                                        cx.err(
+                                            v,
+                                            format!(
+                                                "`as: {other}` is not one of file, tar, concat"
+                                            ),
+                                            None,
+                                        );
+                                        ExtractAs::File
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if x.from.is_empty() || x.path.is_empty() {
+                        cx.err(
+                            item,
+                            "a contents.extract entry needs `from` and `path`".into(),
+                            None,
+                        );
+                    }
+                    c.extract.push(x);
                 }
             }
             "image" => {

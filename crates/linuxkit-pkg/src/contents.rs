@@ -5,7 +5,7 @@
 //! are resolved (first directory wins, last file wins), so a layer never
 //! holds a name twice.
 
-use crate::buildyml::{CargoItem, Contents, FileItem};
+use crate::buildyml::{CargoItem, Contents, ExtractAs, ExtractItem, FileItem};
 use crate::error::PkgError;
 use linuxkit_formats::{Entry, Kind};
 use std::collections::{HashMap, HashSet};
@@ -211,6 +211,154 @@ fn walk(
     Ok(())
 }
 
+/// `*` matches within one path component; everything else literally.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    let p: Vec<&str> = pattern.split('/').collect();
+    let s: Vec<&str> = path.split('/').collect();
+    if p.len() != s.len() {
+        return false;
+    }
+    p.iter()
+        .zip(&s)
+        .all(|(p, s)| component_match(p.as_bytes(), s.as_bytes()))
+}
+
+fn component_match(p: &[u8], s: &[u8]) -> bool {
+    match p.split_first() {
+        None => s.is_empty(),
+        Some((b'*', rest)) => (0..=s.len()).any(|i| component_match(rest, &s[i..])),
+        Some((c, rest)) => s.first() == Some(c) && component_match(rest, &s[1..]),
+    }
+}
+
+/// Entries for `contents.extract`, taken from the unpacked Debian packages.
+pub fn extract_entries(
+    dir: &Path,
+    items: &[ExtractItem],
+    debs: &[Entry],
+    mtime: i64,
+) -> Result<Vec<Entry>, PkgError> {
+    let mut out = Vec::new();
+    for x in items {
+        let pattern = image_path(&x.from).ok_or_else(|| {
+            content_err(dir, format!("{}: `{}` is not a valid path", x.at, x.from))
+        })?;
+        let path = image_path(&x.path).ok_or_else(|| {
+            content_err(
+                dir,
+                format!("{}: `{}` is not a valid path in the image", x.at, x.path),
+            )
+        })?;
+        let mut matched: Vec<&Entry> = debs
+            .iter()
+            .filter(|e| glob_match(&pattern, &e.path))
+            .collect();
+        matched.sort_by(|a, b| a.path.cmp(&b.path));
+        matched.dedup_by(|a, b| a.path == b.path);
+        let none = || {
+            content_err(
+                dir,
+                format!(
+                    "{}: nothing in the Debian packages matches `{}`",
+                    x.at, x.from
+                ),
+            )
+        };
+        match x.r#as {
+            ExtractAs::File => {
+                let files: Vec<&&Entry> = matched.iter().filter(|e| e.kind == Kind::File).collect();
+                let [one] = files.as_slice() else {
+                    return Err(if files.is_empty() {
+                        none()
+                    } else {
+                        content_err(
+                            dir,
+                            format!(
+                                "{}: `{}` matches {} files ({}); make the pattern match one",
+                                x.at,
+                                x.from,
+                                files.len(),
+                                files
+                                    .iter()
+                                    .map(|e| e.path.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    });
+                };
+                out.push(Entry::file(
+                    path,
+                    x.mode.unwrap_or(one.mode & 0o7777),
+                    mtime,
+                    one.data.clone(),
+                ));
+            }
+            ExtractAs::Concat => {
+                let mut data = Vec::new();
+                let mut any = false;
+                for e in matched.iter().filter(|e| e.kind == Kind::File) {
+                    data.extend_from_slice(&e.data);
+                    if !data.ends_with(b"\n") {
+                        data.push(b'\n');
+                    }
+                    any = true;
+                }
+                if !any {
+                    return Err(none());
+                }
+                out.push(Entry::file(path, x.mode.unwrap_or(0o644), mtime, data));
+            }
+            ExtractAs::Tar => {
+                let roots: Vec<&str> = matched
+                    .iter()
+                    .filter(|e| e.kind == Kind::Dir)
+                    .map(|e| e.path.as_str())
+                    .collect();
+                if roots.is_empty() {
+                    return Err(none());
+                }
+                let mut w = linuxkit_formats::tar::TarWriter::without_provenance(Vec::new());
+                let inside = |p: &str| {
+                    roots
+                        .iter()
+                        .any(|r| p == *r || p.starts_with(&format!("{r}/")))
+                };
+                let mut members: Vec<Entry> =
+                    debs.iter().filter(|e| inside(&e.path)).cloned().collect();
+                // parents of the roots, so the archive unpacks anywhere
+                let mut parents: Vec<String> = Vec::new();
+                for r in &roots {
+                    let parts: Vec<&str> = r.split('/').collect();
+                    for i in 1..parts.len() {
+                        let p = parts[..i].join("/");
+                        if !parents.contains(&p) {
+                            parents.push(p);
+                        }
+                    }
+                }
+                let mut all: Vec<Entry> = parents
+                    .into_iter()
+                    .map(|p| Entry::dir(p, 0o755, mtime))
+                    .collect();
+                all.append(&mut members);
+                for e in finish_layer(all, mtime) {
+                    w.write_entry(&e).map_err(|err| PkgError::Io {
+                        context: format!("cannot write {}", x.path),
+                        source: err,
+                    })?;
+                }
+                let tar = w.finish().map_err(|err| PkgError::Io {
+                    context: format!("cannot write {}", x.path),
+                    source: err,
+                })?;
+                out.push(Entry::file(path, x.mode.unwrap_or(0o644), mtime, tar));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The workspace root above `dir` (a Cargo.toml with `[workspace]`).
 pub fn workspace_root(dir: &Path) -> Option<PathBuf> {
     let mut at = dir.canonicalize().ok()?;
@@ -297,6 +445,79 @@ pub fn cargo_entries(dir: &Path, items: &[CargoItem], mtime: i64) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(
+            "boot/vmlinuz-*",
+            "boot/vmlinuz-6.1.0-cloud-amd64"
+        ));
+        assert!(!glob_match("boot/vmlinuz-*", "boot/x/vmlinuz-1"));
+        assert!(glob_match(
+            "usr/share/*/mozilla/*.crt",
+            "usr/share/ca/mozilla/A.crt"
+        ));
+        assert!(!glob_match("a/*.crt", "a/b.pem"));
+    }
+
+    #[test]
+    fn extract_file_tar_concat() {
+        let debs = vec![
+            Entry::dir("boot", 0o755, 5),
+            Entry::file("boot/vmlinuz-6.1", 0o644, 5, b"KERNEL".to_vec()),
+            Entry::dir("lib", 0o755, 5),
+            Entry::dir("lib/modules", 0o755, 5),
+            Entry::dir("lib/modules/6.1", 0o755, 5),
+            Entry::file("lib/modules/6.1/a.ko", 0o644, 5, b"ko".to_vec()),
+            Entry::file("c/b.crt", 0o644, 5, b"B".to_vec()),
+            Entry::file("c/a.crt", 0o644, 5, b"A\n".to_vec()),
+        ];
+        let item = |from: &str, path: &str, r#as| ExtractItem {
+            from: from.into(),
+            path: path.into(),
+            r#as,
+            ..ExtractItem::default()
+        };
+        let out = extract_entries(
+            Path::new("p"),
+            &[
+                item("/boot/vmlinuz-*", "/kernel", ExtractAs::File),
+                item("/lib/modules", "/kernel.tar", ExtractAs::Tar),
+                item("/c/*.crt", "/etc/ca.crt", ExtractAs::Concat),
+            ],
+            &debs,
+            1,
+        )
+        .unwrap();
+        assert_eq!(&*out[0].data, b"KERNEL");
+        assert_eq!(&*out[2].data, b"A\nB\n");
+        let mut a = tar::Archive::new(&out[1].data[..]);
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "lib",
+                "lib/modules",
+                "lib/modules/6.1",
+                "lib/modules/6.1/a.ko"
+            ]
+        );
+        let err = extract_entries(
+            Path::new("p"),
+            &[item("/nope/*", "/x", ExtractAs::File)],
+            &debs,
+            1,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("nothing in the Debian packages matches `/nope/*`")
+        );
+    }
 
     #[test]
     fn paths() {
