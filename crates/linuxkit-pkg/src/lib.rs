@@ -4,6 +4,7 @@
 //! and written to the image cache with a deterministic digest. Tags are
 //! computed exactly as upstream does (the git tree hash of the directory).
 
+pub mod build;
 pub mod buildyml;
 pub mod contents;
 pub mod debian;

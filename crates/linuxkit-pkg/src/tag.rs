@@ -167,7 +167,14 @@ pub fn package_hash(dir: &Path, opts: &TagOptions) -> Result<String, PkgError> {
         })?;
         h.update(&data);
     }
-    Ok(format!("{hash}-dirty-{}", &hex::encode(h.finalize())[..7]))
+    // A directory not committed yet has no tree hash; upstream would then
+    // produce the invalid tag `-dirty-…`: name it `uncommitted-dirty-…`.
+    let base = if hash.is_empty() {
+        "uncommitted"
+    } else {
+        hash.as_str()
+    };
+    Ok(format!("{base}-dirty-{}", &hex::encode(h.finalize())[..7]))
 }
 
 /// Expand the tag template (`{{.Hash}}` is the only field upstream offers).

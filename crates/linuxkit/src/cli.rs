@@ -42,13 +42,8 @@ pub enum Command {
     /// Metadata utilities
     #[command(subcommand)]
     Metadata(MetadataCommand),
-    /// Build and manage packages (not implemented yet)
-    #[command(allow_external_subcommands = true)]
-    Pkg {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Build packages natively (no Docker): images from Debian packages, files and cargo binaries
+    Pkg(PkgArgs),
     /// Push an image to a cloud (not implemented yet)
     #[command(allow_external_subcommands = true)]
     Push {
@@ -195,4 +190,83 @@ pub enum MetadataCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// Flags shared by the `pkg` subcommands (upstream's persistent flags).
+#[derive(Args, Debug, Clone)]
+pub struct PkgCommon {
+    /// Override the org of the image (env LINUXKIT_PKG_ORG)
+    #[arg(long, env = "LINUXKIT_PKG_ORG", global = true)]
+    pub org: Option<String>,
+    /// Name of the build file in the package directory
+    #[arg(long = "build-yml", default_value = "build.yml", global = true)]
+    pub build_yml: String,
+    /// Override the hash (instead of the git tree hash of the directory)
+    #[arg(long, global = true)]
+    pub hash: Option<String>,
+    /// Tag template (`{{.Hash}}` is replaced by the hash)
+    #[arg(long, global = true)]
+    pub tag: Option<String>,
+    /// Commit whose tree hash names the package
+    #[arg(long = "hash-commit", default_value = "HEAD", global = true)]
+    pub hash_commit: String,
+    /// Mark the tag dirty even if the directory is clean
+    #[arg(long = "force-dirty", global = true)]
+    pub force_dirty: bool,
+    /// Development build: org = $USER, hash = dev
+    #[arg(long, global = true)]
+    pub dev: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PkgArgs {
+    #[command(flatten)]
+    pub common: PkgCommon,
+    #[command(subcommand)]
+    pub command: PkgCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PkgCommand {
+    /// Build package images into the cache
+    Build {
+        /// Build even if the image is already in the cache
+        #[arg(long)]
+        force: bool,
+        /// Platforms to build, e.g. linux/amd64 (default: the package's arches this machine can build)
+        #[arg(long, value_delimiter = ',')]
+        platforms: Option<Vec<String>>,
+        /// Re-resolve Debian packages and rewrite debian.lock
+        #[arg(long = "update-lock")]
+        update_lock: bool,
+        /// Image cache directory (default: $LINUXKIT_CACHE, else ~/.linuxkit/cache)
+        #[arg(long = "cache", value_name = "DIR")]
+        pkg_cache: Option<PathBuf>,
+        /// Package directories
+        #[arg(required = true)]
+        dirs: Vec<String>,
+    },
+    /// Print the tag of a package
+    #[command(name = "show-tag")]
+    ShowTag {
+        /// Print the canonical docker.io/... form
+        #[arg(long)]
+        canonical: bool,
+        /// Package directories
+        #[arg(required = true)]
+        dirs: Vec<String>,
+    },
+    /// Make the multi-arch index <tag> from the cached <tag>-<arch> images
+    #[command(alias = "index")]
+    Manifest {
+        /// Image cache directory
+        #[arg(long = "cache", value_name = "DIR")]
+        pkg_cache: Option<PathBuf>,
+        /// Package directories
+        #[arg(required = true)]
+        dirs: Vec<String>,
+    },
+    /// Push packages to a registry (not implemented yet)
+    #[command(external_subcommand)]
+    Other(Vec<String>),
 }

@@ -5,7 +5,6 @@
 mod cli;
 mod cmd;
 mod logging;
-mod pkgtag;
 
 use clap::Parser;
 

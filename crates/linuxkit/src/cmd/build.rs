@@ -61,9 +61,19 @@ fn base_name(arg: &str) -> String {
     }
 }
 
-/// Read, validate and merge the configuration files.
-pub fn load_config(files: &[String]) -> Result<Moby> {
-    let resolver = |dir: &Path| crate::pkgtag::canonical_tag(dir);
+/// Read, validate and merge the configuration files. Returns the merged
+/// configuration and the local package directories its `@pkg:` templates name.
+pub fn load_config(files: &[String]) -> Result<(Moby, Vec<PathBuf>)> {
+    let packages = std::cell::RefCell::new(Vec::<PathBuf>::new());
+    let pkg_opts = linuxkit_pkg::build::BuildOptions::default();
+    let resolver = |dir: &Path| {
+        let tag = linuxkit_pkg::build::show_tag(dir, &pkg_opts).ok()?;
+        let mut p = packages.borrow_mut();
+        if !p.iter().any(|d| d == dir) {
+            p.push(dir.to_path_buf());
+        }
+        Some(tag.canonical)
+    };
     let mut moby = Moby::default();
     for f in files {
         let text = read_input(f)?;
@@ -84,7 +94,7 @@ pub fn load_config(files: &[String]) -> Result<Moby> {
             .map_err(|e| anyhow!("invalid config:\n{e}"))?;
         linuxkit_config::merge(&mut moby, m).map_err(|e| anyhow!("invalid config:\n{e}"))?;
     }
-    Ok(moby)
+    Ok((moby, packages.into_inner()))
 }
 
 /// Resolve the build cache directory.
@@ -178,7 +188,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         );
     }
 
-    let moby = load_config(&args.files)?;
+    let (moby, packages) = load_config(&args.files)?;
     if args.dry_run {
         print!("{}", linuxkit_config::dry_run_yaml(&moby));
         return Ok(());
@@ -195,6 +205,16 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let cache_dir = build_cache_dir(args.build_cache.clone());
     let cache = Cache::open(&cache_dir)
         .with_context(|| format!("cannot open the image cache {}", cache_dir.display()))?;
+    // Local packages named by `@pkg:` are built first unless already cached.
+    let pkg_opts = linuxkit_pkg::build::BuildOptions {
+        mtime: linuxkit_build::source_date_epoch()
+            .unwrap_or(linuxkit_formats::entry::DEFAULT_MTIME),
+        ..Default::default()
+    };
+    for dir in &packages {
+        linuxkit_pkg::build::build(dir, &cache, &pkg_opts)
+            .with_context(|| format!("cannot build package {} named by @pkg:", dir.display()))?;
+    }
 
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let mut opts = BuildOptions::new(cwd);

@@ -2,6 +2,7 @@
 
 mod build;
 mod cache;
+mod pkg;
 
 use crate::cli::{CacheCommand, Cli, Command, MetadataCommand};
 use anyhow::{Result, bail};
@@ -20,7 +21,7 @@ pub fn run(cli: Cli) -> Result<()> {
             other => cache::run(cli.cache, other),
         },
         Command::Metadata(MetadataCommand::Create { .. }) => not_yet("metadata create", "formats"),
-        Command::Pkg { .. } => not_yet("pkg", "packages"),
+        Command::Pkg(args) => pkg::run(args),
         Command::Push { .. } => not_yet("push", "cloud"),
         Command::Run { .. } => not_yet("run", "booted-system"),
         Command::Serve { .. } => not_yet("serve", "booted-system"),
