@@ -98,6 +98,8 @@ fn debian_layer(
     } else {
         debian::Lock::read(&lock_path).map_err(err)?
     };
+    // A lock that lacks a package build.yml now names is re-resolved.
+    let existing = existing.filter(|l| l.missing(&d.packages).is_empty());
     let lock = match existing {
         Some(l) => l,
         None => {

@@ -73,6 +73,12 @@ impl Lock {
         tmp.write_all(text.as_bytes())
             .and_then(|_| tmp.as_file().sync_all())
             .map_err(DebianError::io(ctx()))?;
+        // A file meant to be committed: readable by everyone, like its neighbours.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+                .map_err(DebianError::io(ctx()))?;
+        }
         tmp.persist(path)
             .map_err(|e| DebianError::io(ctx())(e.error))?;
         Ok(())

@@ -41,7 +41,7 @@
 //!   `x86_64-linux-gnu` subdirectories), but not those only listed in
 //!   `/etc/ld.so.conf.d`;
 //! - no generated files (ssh host keys, `/etc/machine-id`, debconf answers,
-//!   compiled schemas, font caches, certificates bundles built by
+//!   compiled schemas, font caches, certificate bundles built by
 //!   `update-ca-certificates`...);
 //! - no dpkg database (`/var/lib/dpkg/status`, `info/`): the image is not a
 //!   Debian system, `dpkg -l` and `apt` inside it know nothing;

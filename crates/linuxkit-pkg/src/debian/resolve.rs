@@ -39,7 +39,6 @@ use super::{DebianError, Lock, LockedPackage};
 /// Debian architecture `arch`, with the host's apt. The result is sorted by
 /// name and is the same for the same apt lists.
 pub fn resolve(packages: &[String], exclude: &[String], arch: &str) -> Result<Lock, DebianError> {
-    let mut apt = Apt::new(arch)?;
     let exclude: BTreeSet<&str> = exclude.iter().map(String::as_str).collect();
     // name → record, in selection order.
     let mut selected: BTreeMap<String, Record> = BTreeMap::new();
@@ -68,6 +67,7 @@ pub fn resolve(packages: &[String], exclude: &[String], arch: &str) -> Result<Lo
             });
         }
     }
+    let mut apt = Apt::new(arch)?;
     apt.load_records(&requested)?;
     let virtuals: Vec<String> = requested
         .iter()
