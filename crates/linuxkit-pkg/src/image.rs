@@ -74,7 +74,7 @@ pub fn build_image(
             source: x,
         })?;
         diff_ids.push(sha(&tar));
-        let gz = gzip_parallel(&tar, 9);
+        let gz = gzip_parallel(&tar, 6);
         let digest = sha(&gz);
         layer_descs.push(json!({
             "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
