@@ -114,7 +114,9 @@ pub fn read_tar_entries(r: &mut dyn Read) -> io::Result<Vec<Entry>> {
         }
         let mut data = Vec::new();
         if kind == Kind::File {
-            data.reserve(item.size() as usize);
+            // The header's size is untrusted: reserve at most what a sane
+            // layer needs up front and let the buffer grow with real data.
+            data.reserve(item.size().min(64 << 20) as usize);
             item.read_to_end(&mut data)?;
         }
         out.push(Entry {
@@ -185,4 +187,24 @@ pub fn read_layer(
         }
     }
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `layer_tar` fuzzer: a header claiming a huge size used to
+    /// make the reader reserve that much memory and abort.
+    #[test]
+    fn huge_size_in_a_header_is_an_error_not_an_abort() {
+        let mut h = tar::Header::new_ustar();
+        h.set_path("big").unwrap();
+        h.set_size(1 << 50);
+        h.set_cksum();
+        let mut data = h.as_bytes().to_vec();
+        data.extend_from_slice(&[0u8; 1024]);
+        assert!(read_tar_entries(&mut &data[..]).is_err());
+        let seed = include_bytes!("../../../fuzz/regressions/layer_tar/huge-size-header");
+        let _ = read_tar_entries(&mut &seed[..]);
+    }
 }

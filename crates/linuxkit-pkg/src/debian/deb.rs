@@ -306,7 +306,7 @@ fn read_tar(r: Box<dyn Read + '_>) -> io::Result<Vec<Entry>> {
         }
         let mut data = Vec::new();
         if kind == Kind::File {
-            data.reserve(item.size().min(1 << 30) as usize);
+            data.reserve(item.size().min(64 << 20) as usize);
             item.read_to_end(&mut data)?;
         }
         out.push(Entry {
