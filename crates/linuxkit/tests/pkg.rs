@@ -399,3 +399,77 @@ fn bad_packages_fail_clearly_and_leave_the_cache_unchanged() {
         ],
     );
 }
+
+#[test]
+fn cargo_binaries_are_built_static_and_reproducibly() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    git(r, &["init", "-q"]);
+    std::fs::write(
+        r.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"hello\"]\nresolver = \"3\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(r.join("hello/src")).unwrap();
+    std::fs::write(
+        r.join("hello/Cargo.toml"),
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        r.join("hello/src/main.rs"),
+        "fn main() { println!(\"hello from a package\"); }\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(r.join("pkg/hello")).unwrap();
+    std::fs::write(
+        r.join("pkg/hello/build.yml"),
+        "image: hello\narches: [amd64]\ncontents:\n  cargo:\n    - package: hello\n      path: /usr/bin/hello\n  image:\n    cmd: [/usr/bin/hello]\n",
+    )
+    .unwrap();
+    git(r, &["add", "-A"]);
+    git(r, &["commit", "-qm", "hello"]);
+    let tag = stdout(&pkg(r, &["pkg", "show-tag", "--canonical", "pkg/hello"]));
+    let (c1, c2) = (r.join("c1"), r.join("c2"));
+    ok(&pkg(
+        r,
+        &["pkg", "build", "--cache", c1.to_str().unwrap(), "pkg/hello"],
+    ));
+    // A clean target directory for the second build: the binary must not depend on it.
+    std::fs::remove_dir_all(r.join("target")).unwrap();
+    ok(&pkg(
+        r,
+        &["pkg", "build", "--cache", c2.to_str().unwrap(), "pkg/hello"],
+    ));
+    assert_eq!(index_digest(&c1, &tag), index_digest(&c2, &tag));
+    // The binary is static: it runs as it is, and has no ELF interpreter.
+    let cache = linuxkit_oci::Cache::open(&c1).unwrap();
+    let img = cache
+        .resolve(&tag, &linuxkit_oci::Platform::linux("amd64"))
+        .unwrap();
+    let layer = &img.manifest.layers[0];
+    let mut gz = Vec::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(&cache.read_blob(&layer.digest, Some(layer.size)).unwrap()[..])
+        .read_to_end(&mut gz)
+        .unwrap();
+    let bin = read_tar(&gz)
+        .into_iter()
+        .find(|e| e.0 == "usr/bin/hello")
+        .expect("usr/bin/hello")
+        .3;
+    assert!(bin.starts_with(b"\x7fELF"));
+    assert!(
+        !bin.windows(b"ld-linux".len()).any(|w| w == b"ld-linux"),
+        "dynamically linked"
+    );
+    let exe = r.join("hello-bin");
+    std::fs::write(&exe, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new(&exe).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from a package\n"
+    );
+}
