@@ -51,13 +51,8 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run an image on a platform (not implemented yet)
-    #[command(allow_external_subcommands = true)]
-    Run {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Run an image (default backend on Linux: qemu)
+    Run(RunArgs),
     /// Serve a directory over HTTP (not implemented yet)
     Serve {
         /// Arguments
@@ -269,4 +264,93 @@ pub enum PkgCommand {
     /// Push packages to a registry (not implemented yet)
     #[command(external_subcommand)]
     Other(Vec<String>),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RunArgs {
+    #[command(subcommand)]
+    pub backend: RunBackend,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunBackend {
+    /// Boot with QEMU: a kernel+initrd prefix, an ISO or a disk image
+    Qemu(Box<QemuArgs>),
+    /// Other backends (aws, gcp, azure, hyperkit, ...): not implemented; a bare PATH means qemu
+    #[command(external_subcommand)]
+    Other(Vec<String>),
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(no_binary_name = false)]
+pub struct QemuArgs {
+    /// Number of CPUs
+    #[arg(long, default_value_t = 1)]
+    pub cpus: u32,
+    /// Memory in MiB
+    #[arg(long, default_value_t = 1024)]
+    pub mem: u64,
+    /// Extra disk: [file=]PATH[,size=S][,format=F] (repeatable; size M = MiB, G = GiB)
+    #[arg(long)]
+    pub disk: Vec<String>,
+    /// Accelerator (kvm, tcg, ...); default: probe KVM, fall back to tcg (env LINUXKIT_QEMU_ACCEL)
+    #[arg(long)]
+    pub accel: Option<String>,
+    /// State directory (default: <prefix>-state)
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Networking: user, tap,IFNAME, bridge,BRIDGE, none
+    #[arg(long, default_value = "user")]
+    pub networking: String,
+    /// Forward a host port to the guest: HOST:GUEST[/tcp|udp] (repeatable; user networking)
+    #[arg(long)]
+    pub publish: Vec<String>,
+    /// Show a graphical console
+    #[arg(long)]
+    pub gui: bool,
+    /// Boot with UEFI firmware
+    #[arg(long)]
+    pub uefi: bool,
+    /// UEFI firmware file
+    #[arg(long, default_value = "/usr/share/ovmf/OVMF.fd")]
+    pub fw: PathBuf,
+    /// Boot as ISO (detected from the name otherwise)
+    #[arg(long)]
+    pub iso: bool,
+    /// Boot kernel+squashfs (detected otherwise)
+    #[arg(long)]
+    pub squashfs: bool,
+    /// Boot kernel+initrd (detected otherwise)
+    #[arg(long)]
+    pub kernel: bool,
+    /// Metadata string for the guest (needs the ISO writer; not implemented yet)
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Metadata file for the guest (needs the ISO writer; not implemented yet)
+    #[arg(long = "data-file")]
+    pub data_file: Option<PathBuf>,
+    /// Write the serial console to this file instead of the terminal
+    #[arg(long = "console-file")]
+    pub console_file: Option<PathBuf>,
+    /// Run in the background; the console goes to --console-file or <state>/console.log
+    #[arg(long)]
+    pub detached: bool,
+    /// QEMU binary
+    #[arg(long, default_value = "qemu-system-x86_64")]
+    pub qemu: PathBuf,
+    /// Guest architecture (only x86_64 for now)
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
+    /// Add USB support
+    #[arg(long)]
+    pub usb: bool,
+    /// Extra QEMU -device (repeatable)
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Append to the kernel command line
+    #[arg(long)]
+    pub append: Option<String>,
+    /// What to boot: a kernel+initrd prefix (e.g. `minimal`), an .iso or a disk image
+    pub path: PathBuf,
 }

@@ -9,7 +9,7 @@ mod logging;
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(cmd::run::normalize_args(std::env::args().collect()));
     if let Err(e) = logging::init(cli.quiet, cli.verbose) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

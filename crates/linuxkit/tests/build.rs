@@ -292,7 +292,16 @@ fn flag_errors_are_clear() {
             &["build", "--input-tar", "x.tar", "--o", "x.tar", "cfg.yml"],
             "input-tar and output file cannot be the same",
         ),
-        (&["run", "qemu", "x"], "not implemented yet"),
+        (&["run", "qemu", "x"], "Boot disk image x does not exist"),
+        (
+            &["run", "-mem", "64", "x"],
+            "Boot disk image x does not exist",
+        ),
+        (&["run", "aws", "x"], "not implemented yet"),
+        (
+            &["run", "qemu", "--disk", "size=big", "x"],
+            "Boot disk image x does not exist",
+        ),
     ];
     for (args, want) in cases {
         let o = linuxkit(t.path(), args, &[]);

@@ -3,6 +3,7 @@
 mod build;
 mod cache;
 mod pkg;
+pub mod run;
 
 use crate::cli::{CacheCommand, Cli, Command, MetadataCommand};
 use anyhow::{Result, bail};
@@ -23,7 +24,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Metadata(MetadataCommand::Create { .. }) => not_yet("metadata create", "formats"),
         Command::Pkg(args) => pkg::run(args),
         Command::Push { .. } => not_yet("push", "cloud"),
-        Command::Run { .. } => not_yet("run", "booted-system"),
+        Command::Run(args) => {
+            let code = run::run(args)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
         Command::Serve { .. } => not_yet("serve", "booted-system"),
         Command::Version { short, commit } => {
             let v = env!("CARGO_PKG_VERSION");
