@@ -115,3 +115,68 @@ fn a_busybox_system_boots_and_powers_off() {
     assert!(t.path().join(".cache/linuxkit/kvm-probe").exists() || !Path::new("/dev/kvm").exists());
     assert!(t.path().join("t-state/mac-addr").exists());
 }
+
+/// Run until `marker` appears on stdout (then kill) or `limit` passes.
+fn run_until(mut cmd: Command, marker: &str, limit: Duration) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let found = loop {
+        let text = String::from_utf8_lossy(&std::fs::read(&out).unwrap_or_default()).to_string();
+        if text.contains(marker) {
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || start.elapsed() > limit {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = Command::new("pkill")
+        .args(["-f", "qemu-system-x86_64.*busybox-kernel"])
+        .status();
+    (
+        found,
+        String::from_utf8_lossy(&std::fs::read(out).unwrap()).to_string(),
+        String::from_utf8_lossy(&std::fs::read(err).unwrap()).to_string(),
+    )
+}
+
+#[test]
+fn the_readme_example_builds_with_pkg_templates_and_boots_to_a_shell() {
+    let root = repo_root();
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("cache");
+    let c = cache.to_str().unwrap();
+    // As in README: build examples/busybox.yml (its @pkg: packages are built first), then boot.
+    let log = ok(&linuxkit(
+        &root,
+        &[
+            "build",
+            "--dir",
+            t.path().to_str().unwrap(),
+            "--cache",
+            c,
+            "examples/busybox.yml",
+        ],
+        &[],
+    ));
+    assert!(log.contains("Building linuxkit/kernel:"), "{log}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
+    cmd.current_dir(t.path())
+        .args(["run", "qemu", "busybox"])
+        .env("HOME", t.path());
+    let (found, console, err) = run_until(cmd, "Welcome to linuxkit-rs", Duration::from_secs(180));
+    assert!(
+        found,
+        "no welcome line\nstderr: {err}\nconsole tail: {}",
+        &console[console.len().saturating_sub(2000)..]
+    );
+}
