@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::Arc;
 
 use linuxkit_formats::{Entry, Kind};
 
@@ -244,94 +243,8 @@ fn decompressor<'a>(member: &str, data: &'a [u8]) -> Result<Box<dyn Read + 'a>, 
 }
 
 /// Every member of a tar stream as an [`Entry`], names as stored.
-fn read_tar(r: Box<dyn Read + '_>) -> io::Result<Vec<Entry>> {
-    let mut out = Vec::new();
-    let mut archive = tar::Archive::new(r);
-    for item in archive.entries()? {
-        let mut item = item?;
-        let header = item.header().clone();
-        let kind = match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
-            tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => Kind::Symlink,
-            tar::EntryType::Link => Kind::Hardlink,
-            tar::EntryType::Char => Kind::Char,
-            tar::EntryType::Block => Kind::Block,
-            tar::EntryType::Fifo => Kind::Fifo,
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "member {} has unsupported tar type {:?}",
-                        String::from_utf8_lossy(&item.path_bytes()),
-                        other
-                    ),
-                ));
-            }
-        };
-        let path = String::from_utf8(item.path_bytes().into_owned()).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidData, "member name is not valid UTF-8")
-        })?;
-        let link = match item.link_name_bytes() {
-            Some(l) => String::from_utf8(l.into_owned()).map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("link target of {path} is not valid UTF-8"),
-                )
-            })?,
-            None => String::new(),
-        };
-        let mut uid = header.uid().unwrap_or(0);
-        let mut gid = header.gid().unwrap_or(0);
-        let mut mtime = header.mtime().map(|m| m as i64).unwrap_or(0);
-        let mut uname = header.username().ok().flatten().unwrap_or("").to_string();
-        let mut gname = header.groupname().ok().flatten().unwrap_or("").to_string();
-        let mut pax = Vec::new();
-        if let Some(exts) = item.pax_extensions()? {
-            for ext in exts {
-                let ext = ext?;
-                let (Ok(k), Ok(v)) = (ext.key(), ext.value()) else {
-                    continue;
-                };
-                match k {
-                    "uid" => uid = pax_num(v).unwrap_or(uid),
-                    "gid" => gid = pax_num(v).unwrap_or(gid),
-                    "mtime" => mtime = pax_num(v).unwrap_or(mtime),
-                    "uname" => uname = v.to_string(),
-                    "gname" => gname = v.to_string(),
-                    k if k.starts_with("SCHILY.xattr.") => pax.push((k.to_string(), v.to_string())),
-                    _ => {}
-                }
-            }
-        }
-        let mut data = Vec::new();
-        if kind == Kind::File {
-            data.reserve(item.size().min(64 << 20) as usize);
-            item.read_to_end(&mut data)?;
-        }
-        out.push(Entry {
-            path,
-            kind,
-            mode: header.mode().unwrap_or(0o644),
-            uid,
-            gid,
-            mtime,
-            link,
-            devmajor: header.device_major().ok().flatten().unwrap_or(0),
-            devminor: header.device_minor().ok().flatten().unwrap_or(0),
-            uname,
-            gname,
-            data: Arc::from(data),
-            pax,
-            source: Arc::from(""),
-            location: Arc::from(""),
-        });
-    }
-    Ok(out)
-}
-
-fn pax_num<T: std::str::FromStr>(v: &str) -> Option<T> {
-    v.split('.').next().and_then(|s| s.parse().ok())
+fn read_tar(mut r: Box<dyn Read + '_>) -> io::Result<Vec<Entry>> {
+    linuxkit_formats::tar::read_entries(&mut r)
 }
 
 #[cfg(test)]
