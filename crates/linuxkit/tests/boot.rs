@@ -23,8 +23,25 @@ fn tag(pkg: &str) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-/// Run a command with a hard timeout; returns (exit code, stdout, stderr).
-fn run_bounded(mut cmd: Command, limit: Duration) -> (Option<i32>, String, String) {
+/// How a bounded run ended.
+struct Outcome {
+    /// Exit code, if the process ended by itself.
+    code: Option<i32>,
+    /// Whether the marker appeared on stdout (then the process was killed).
+    found: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `cmd` with stdin closed until it exits, `marker` appears on its
+/// stdout, or `limit` passes; then kill it and the QEMU it started (found by
+/// the pidfile `run qemu` writes into its state directory).
+fn run_bounded(
+    mut cmd: Command,
+    marker: Option<&str>,
+    limit: Duration,
+    qemu_pidfile: &Path,
+) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
     let mut child = cmd
@@ -34,26 +51,36 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> (Option<i32>, String, Strin
         .spawn()
         .unwrap();
     let start = Instant::now();
-    let code = loop {
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).to_string();
+    let (code, found) = loop {
+        if let Some(m) = marker
+            && read(&out).contains(m)
+        {
+            break (None, true);
+        }
         if let Some(s) = child.try_wait().unwrap() {
-            break s.code();
+            break (s.code(), false);
         }
         if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            // QEMU runs as a child of linuxkit: make sure it does not outlive the test.
-            let _ = Command::new("pkill")
-                .args(["-f", "qemu-system-x86_64.*-kernel"])
-                .status();
-            break None;
+            break (None, false);
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    (
+    if code.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        // QEMU runs as a child of linuxkit: make sure it does not outlive the test.
+        if let Ok(pid) = std::fs::read_to_string(qemu_pidfile) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+    Outcome {
         code,
-        String::from_utf8_lossy(&std::fs::read(out).unwrap()).to_string(),
-        String::from_utf8_lossy(&std::fs::read(err).unwrap()).to_string(),
-    )
+        found,
+        stdout: read(&out),
+        stderr: read(&err),
+    }
 }
 
 #[test]
@@ -95,7 +122,17 @@ fn a_busybox_system_boots_and_powers_off() {
         cmd.current_dir(t.path())
             .args(["run", "qemu", "-mem", "512", "t"])
             .env("HOME", t.path());
-        let (code, console, err) = run_bounded(cmd, Duration::from_secs(180));
+        let Outcome {
+            code,
+            stdout: console,
+            stderr: err,
+            ..
+        } = run_bounded(
+            cmd,
+            None,
+            Duration::from_secs(180),
+            &t.path().join("t-state/qemu.pid"),
+        );
         assert!(
             console.contains("BOOT-MARKER console=ttyS0 panic=-1"),
             "attempt {attempt}: no marker; exit {code:?}\nstderr: {err}\nconsole tail: {}",
@@ -114,39 +151,6 @@ fn a_busybox_system_boots_and_powers_off() {
     // The probe's verdict is cached for this host boot.
     assert!(t.path().join(".cache/linuxkit/kvm-probe").exists() || !Path::new("/dev/kvm").exists());
     assert!(t.path().join("t-state/mac-addr").exists());
-}
-
-/// Run until `marker` appears on stdout (then kill) or `limit` passes.
-fn run_until(mut cmd: Command, marker: &str, limit: Duration) -> (bool, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let found = loop {
-        let text = String::from_utf8_lossy(&std::fs::read(&out).unwrap_or_default()).to_string();
-        if text.contains(marker) {
-            break true;
-        }
-        if child.try_wait().unwrap().is_some() || start.elapsed() > limit {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = Command::new("pkill")
-        .args(["-f", "qemu-system-x86_64.*busybox-kernel"])
-        .status();
-    (
-        found,
-        String::from_utf8_lossy(&std::fs::read(out).unwrap()).to_string(),
-        String::from_utf8_lossy(&std::fs::read(err).unwrap()).to_string(),
-    )
 }
 
 #[test]
@@ -173,7 +177,17 @@ fn the_readme_example_builds_with_pkg_templates_and_boots_to_a_shell() {
     cmd.current_dir(t.path())
         .args(["run", "qemu", "busybox"])
         .env("HOME", t.path());
-    let (found, console, err) = run_until(cmd, "Welcome to linuxkit-rs", Duration::from_secs(180));
+    let Outcome {
+        found,
+        stdout: console,
+        stderr: err,
+        ..
+    } = run_bounded(
+        cmd,
+        Some("Welcome to linuxkit-rs"),
+        Duration::from_secs(180),
+        &t.path().join("busybox-state/qemu.pid"),
+    );
     assert!(
         found,
         "no welcome line\nstderr: {err}\nconsole tail: {}",

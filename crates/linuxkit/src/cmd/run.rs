@@ -35,20 +35,6 @@ pub fn run(args: RunArgs) -> Result<i32> {
         RunBackend::Qemu(q) => *q,
         RunBackend::Other(argv) => {
             let first = argv.first().cloned().unwrap_or_default();
-            const CLOUDS: [&str; 12] = [
-                "aws",
-                "azure",
-                "gcp",
-                "hyperkit",
-                "virtualization",
-                "hyperv",
-                "openstack",
-                "equinixmetal",
-                "scaleway",
-                "vmware",
-                "vbox",
-                "vcenter",
-            ];
             if CLOUDS.contains(&first.as_str()) {
                 bail!(
                     "`linuxkit run {first}` is not implemented yet in linuxkit-rs; `linuxkit run qemu` is"
