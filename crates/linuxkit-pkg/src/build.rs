@@ -71,6 +71,7 @@ pub fn show_tag(dir: &Path, opts: &BuildOptions) -> Result<PackageTag, PkgError>
     let b = load(dir, &opts.build_yml)?;
     package_tag(
         dir,
+        &crate::contents::cargo_sources(dir, &b.contents.cargo),
         &b.image,
         b.org.as_deref().unwrap_or("linuxkit"),
         b.tag.as_deref(),
@@ -152,6 +153,7 @@ pub fn build(dir: &Path, cache: &Cache, opts: &BuildOptions) -> Result<Built, Pk
     let b = load(dir, &opts.build_yml)?;
     let tag = package_tag(
         dir,
+        &crate::contents::cargo_sources(dir, &b.contents.cargo),
         &b.image,
         b.org.as_deref().unwrap_or("linuxkit"),
         b.tag.as_deref(),

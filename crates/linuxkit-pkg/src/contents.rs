@@ -373,6 +373,35 @@ pub fn workspace_root(dir: &Path) -> Option<PathBuf> {
     }
 }
 
+/// The sources outside the package directory that `contents.cargo` builds
+/// from: each crate's directory (`crates/<package>` or the workspace member
+/// of that name), the workspace `Cargo.toml`, `Cargo.lock` and
+/// `rust-toolchain.toml` and `third_party/`. They enter the package's tag.
+pub fn cargo_sources(dir: &Path, items: &[CargoItem]) -> Vec<PathBuf> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let Some(ws) = workspace_root(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let conventional = ws.join("crates").join(&item.package);
+        if conventional.join("Cargo.toml").is_file() {
+            out.push(conventional);
+        }
+    }
+    // `third_party/` holds patched crates ([patch.crates-io]).
+    for f in ["Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "third_party"] {
+        if ws.join(f).exists() {
+            out.push(ws.join(f));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Build `contents.cargo` binaries (static, musl) and return their entries.
 pub fn cargo_entries(dir: &Path, items: &[CargoItem], mtime: i64) -> Result<Vec<Entry>, PkgError> {
     if items.is_empty() {
@@ -385,6 +414,8 @@ pub fn cargo_entries(dir: &Path, items: &[CargoItem], mtime: i64) -> Result<Vec<
         )
     })?;
     const TARGET: &str = "x86_64-unknown-linux-musl";
+    // The workspace's profile for in-VM binaries (small: opt-level s, LTO, stripped).
+    const PROFILE: &str = "in-vm";
     let target_dir = ws.join("target").join("pkg");
     let mut out = Vec::new();
     for item in items {
@@ -405,7 +436,8 @@ pub fn cargo_entries(dir: &Path, items: &[CargoItem], mtime: i64) -> Result<Vec<
                 .current_dir(&ws)
                 .args([
                     "build",
-                    "--release",
+                    "--profile",
+                    PROFILE,
                     "--target",
                     TARGET,
                     "-p",
@@ -428,7 +460,7 @@ pub fn cargo_entries(dir: &Path, items: &[CargoItem], mtime: i64) -> Result<Vec<
                 ),
             ));
         }
-        let built = target_dir.join(TARGET).join("release").join(&bin);
+        let built = target_dir.join(TARGET).join(PROFILE).join(&bin);
         let data = std::fs::read(&built)
             .map_err(|e| content_err(dir, format!("{}: {e}", built.display())))?;
         let path = image_path(&item.path).ok_or_else(|| {

@@ -101,7 +101,13 @@ fn locate(dir: &Path) -> Result<Option<(PathBuf, String)>, PkgError> {
 }
 
 /// The package hash: git tree id (+ dirty suffix), `--hash`, or "" outside git.
-pub fn package_hash(dir: &Path, opts: &TagOptions) -> Result<String, PkgError> {
+///
+/// `extra` are further sources of the package outside its directory (the
+/// workspace crates of `contents.cargo`, Cargo.lock): when there are any, the
+/// hash is the SHA-256 (40 hex digits, like a git id) of the directory's tree
+/// id and theirs, so the tag changes when the code changes; and a change in
+/// any of them makes the tag dirty.
+pub fn package_hash(dir: &Path, opts: &TagOptions, extra: &[PathBuf]) -> Result<String, PkgError> {
     if opts.dev {
         return Ok("dev".into());
     }
@@ -112,48 +118,82 @@ pub fn package_hash(dir: &Path, opts: &TagOptions) -> Result<String, PkgError> {
         return Ok(String::new());
     };
     let commit = opts.hash_commit.as_str();
-    let hash = if rel.is_empty() {
-        git_ok(&top, &["show", "--format=%T", "-s", commit])?
-            .trim()
-            .to_string()
-    } else {
-        let out = git_ok(&top, &["ls-tree", "--full-tree", commit, "--", &rel])?;
-        match out.split_whitespace().nth(2) {
-            Some(h) => h.to_string(),
-            // Not committed yet: no tree at that commit.
-            None => String::new(),
-        }
+    let tree = |rel: &str| -> Result<String, PkgError> {
+        Ok(if rel.is_empty() {
+            git_ok(&top, &["show", "--format=%T", "-s", commit])?
+                .trim()
+                .to_string()
+        } else {
+            let out = git_ok(&top, &["ls-tree", "--full-tree", commit, "--", rel])?;
+            match out.split_whitespace().nth(2) {
+                Some(h) => h.to_string(),
+                // Not committed yet: no tree at that commit.
+                None => String::new(),
+            }
+        })
     };
-    if commit != "HEAD" {
-        return Ok(hash);
-    }
-    let spec = if rel.is_empty() {
+    let mut hash = tree(&rel)?;
+    let mut specs = vec![if rel.is_empty() {
         ".".to_string()
     } else {
         format!("{rel}/")
-    };
-    let (clean, _) = git(
-        &top,
-        &[
-            "diff",
-            "--no-ext-diff",
-            "--exit-code",
-            "--quiet",
-            "HEAD",
-            "--",
-            &spec,
-        ],
-    )?;
-    let untracked = git_ok(
-        &top,
-        &["ls-files", "--exclude-standard", "--others", "--", &spec],
-    )?;
+    }];
+    if !extra.is_empty() && !hash.is_empty() {
+        let mut h = Sha256::new();
+        h.update(hash.as_bytes());
+        for e in extra {
+            let abs = e.canonicalize().unwrap_or_else(|_| e.clone());
+            let r = abs
+                .strip_prefix(&top)
+                .map(|r| r.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let t = tree(&r)?;
+            if t.is_empty() {
+                hash.clear();
+            }
+            h.update(b"\0");
+            h.update(r.as_bytes());
+            h.update(b"\0");
+            h.update(t.as_bytes());
+            specs.push(r);
+        }
+        if !hash.is_empty() {
+            hash = hex::encode(h.finalize())[..40].to_string();
+        }
+    } else {
+        for e in extra {
+            let abs = e.canonicalize().unwrap_or_else(|_| e.clone());
+            if let Ok(r) = abs.strip_prefix(&top) {
+                specs.push(r.to_string_lossy().to_string());
+            }
+        }
+    }
+    if commit != "HEAD" {
+        return Ok(hash);
+    }
+    let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let mut args = vec![
+        "diff",
+        "--no-ext-diff",
+        "--exit-code",
+        "--quiet",
+        "HEAD",
+        "--",
+    ];
+    args.extend(&specs);
+    let (clean, _) = git(&top, &args)?;
+    let mut args = vec!["ls-files", "--exclude-standard", "--others", "--"];
+    args.extend(&specs);
+    let untracked = git_ok(&top, &args)?;
     if clean && untracked.trim().is_empty() && !opts.force_dirty && !hash.is_empty() {
         return Ok(hash);
     }
-    let tracked = git_ok(&top, &["ls-files", "--", &spec])?;
+    let mut args = vec!["ls-files", "--"];
+    args.extend(&specs);
+    let tracked = git_ok(&top, &args)?;
     let mut h = Sha256::new();
     for f in tracked.lines().chain(untracked.lines()) {
+        h.update(f.as_bytes());
         let p = top.join(f);
         let Ok(meta) = std::fs::symlink_metadata(&p) else {
             continue;
@@ -197,6 +237,7 @@ pub struct PackageTag {
 /// Compute the tag of a package.
 pub fn package_tag(
     dir: &Path,
+    extra: &[PathBuf],
     image: &str,
     org: &str,
     template: Option<&str>,
@@ -207,7 +248,7 @@ pub fn package_tag(
     } else {
         opts.org.clone().unwrap_or_else(|| org.to_string())
     };
-    let hash = package_hash(dir, opts)?;
+    let hash = package_hash(dir, opts, extra)?;
     let template = opts
         .tag_template
         .as_deref()

@@ -1,0 +1,178 @@
+//! The `service` and `logread` commands: talk to the supervisor over its
+//! unix socket; `service exec` and `service ps` act on the container
+//! directly (libcontainer's exec into a running container, the container's
+//! cgroup for its processes).
+
+use crate::container::STATE_ROOT;
+use crate::proto;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+
+const SERVICE_HELP: &str = "Usage: service COMMAND [ARGS]
+
+Manage the containers of this LinuxKit system.
+
+Commands:
+  list                   every onboot, service and onshutdown container with its state
+  start SERVICE          start a service that is not running
+  stop SERVICE           stop a service (SIGTERM, SIGKILL after 10 s)
+  restart SERVICE        stop then start a service
+  logs [-f] SERVICE      a container's output (stdout and stderr); -f follows
+  exec SERVICE CMD...    run CMD inside a running service
+  ps SERVICE             the processes of a service
+";
+
+/// Send a request and print the reply; returns the exit status.
+fn call(words: &[&str]) -> i32 {
+    let mut s = match UnixStream::connect(proto::SOCKET) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "cannot reach the supervisor at {}: {e} (is this a linuxkit-rs system?)",
+                proto::SOCKET
+            );
+            return 1;
+        }
+    };
+    if let Err(e) = s.write_all(proto::request(words).as_bytes()) {
+        eprintln!("{}: {e}", proto::SOCKET);
+        return 1;
+    }
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(s).lines() {
+        let Ok(line) = line else { break };
+        if let Some(t) = line.strip_prefix("o ") {
+            let _ = writeln!(out, "{t}");
+            let _ = out.flush();
+        } else if let Some(t) = line.strip_prefix("e ") {
+            eprintln!("{t}");
+        } else if let Some(c) = line.strip_prefix("x ") {
+            return c.trim().parse().unwrap_or(1);
+        } else if line == "o" {
+            let _ = writeln!(out);
+        }
+    }
+    0
+}
+
+fn info(name: &str) -> Result<(i32, String), String> {
+    let mut s = UnixStream::connect(proto::SOCKET).map_err(|e| format!("{}: {e}", proto::SOCKET))?;
+    s.write_all(proto::request(&["info", name]).as_bytes())
+        .map_err(|e| e.to_string())?;
+    let (mut pid, mut cgroup, mut err) = (0, String::new(), String::new());
+    for line in BufReader::new(s).lines().map_while(Result::ok) {
+        if let Some(p) = line.strip_prefix("o pid ") {
+            pid = p.trim().parse().unwrap_or(0);
+        } else if let Some(c) = line.strip_prefix("o cgroup ") {
+            cgroup = c.trim().to_string();
+        } else if let Some(e) = line.strip_prefix("e ") {
+            err = e.to_string();
+        }
+    }
+    if !err.is_empty() {
+        return Err(err);
+    }
+    if pid == 0 {
+        return Err(format!("{name} is not running"));
+    }
+    Ok((pid, cgroup))
+}
+
+/// `service ...`; returns the exit status.
+pub fn service(args: &[String]) -> i32 {
+    // upstream's global flags
+    let args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !matches!(*a, "-q" | "-v" | "--quiet" | "--verbose"))
+        .collect();
+    match args.as_slice() {
+        [] | ["help" | "-h" | "--help"] => {
+            print!("{SERVICE_HELP}");
+            if args.is_empty() { 2 } else { 0 }
+        }
+        ["list"] | ["ls"] => call(&["list"]),
+        [verb @ ("start" | "stop" | "restart"), name] => call(&[verb, name]),
+        ["logs", "-f", name] | ["logs", name, "-f"] => call(&["logs", name, "-f"]),
+        ["logs", name] => call(&["logs", name]),
+        ["exec", name, cmd @ ..] if !cmd.is_empty() => exec(name, cmd),
+        ["ps", name] => ps(name),
+        _ => {
+            eprintln!("service: bad arguments: {}\n\n{SERVICE_HELP}", args.join(" "));
+            2
+        }
+    }
+}
+
+/// `logread [-f|-F]`.
+pub fn logread(args: &[String]) -> i32 {
+    let follow = args.iter().any(|a| a == "-f" || a == "-F");
+    if let Some(bad) = args.iter().find(|a| !matches!(a.as_str(), "-f" | "-F")) {
+        eprintln!("logread: unknown argument {bad}\nUsage: logread [-f]");
+        return 2;
+    }
+    if follow {
+        call(&["logread", "-f"])
+    } else {
+        call(&["logread"])
+    }
+}
+
+fn exec(name: &str, cmd: &[&str]) -> i32 {
+    if let Err(e) = info(name) {
+        eprintln!("service exec: {e}");
+        return 1;
+    }
+    let built = ContainerBuilder::new(name.to_string(), SyscallType::Linux)
+        .with_root_path(STATE_ROOT)
+        .map(|b| {
+            b.as_tenant()
+                .with_container_args(cmd.iter().map(|s| s.to_string()).collect())
+                .with_detach(false)
+                .build()
+        });
+    let pid = match built {
+        Ok(Ok(pid)) => pid,
+        Ok(Err(e)) | Err(e) => {
+            eprintln!("service exec {name}: {e}");
+            return 1;
+        }
+    };
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::Exited(_, c)) => return c,
+            Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => continue,
+            Err(_) => return 0,
+        }
+    }
+}
+
+fn ps(name: &str) -> i32 {
+    let (pid, cgroup) = match info(name) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("service ps: {e}");
+            return 1;
+        }
+    };
+    let mut pids = crate::container::cgroup_pids(&cgroup);
+    if pids.is_empty() {
+        pids.push(pid);
+    }
+    println!("{:>7} COMMAND", "PID");
+    for p in pids {
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let cmd: Vec<String> = cmd
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).to_string())
+            .collect();
+        println!("{p:>7} {}", cmd.join(" "));
+    }
+    0
+}

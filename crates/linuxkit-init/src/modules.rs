@@ -1,0 +1,247 @@
+//! Kernel modules: loads the modules a virtual machine needs (virtio bus,
+//! network, disks, console, entropy, overlay, the ACPI power button) plus
+//! those named in `/etc/modules`, `/etc/modules-load.d/*.conf` or
+//! `linuxkit.modules=a,b` on the command line, with their dependencies read
+//! from each module's `.modinfo` section (`depends=`), so no `modules.dep`
+//! is needed. Modules already present (built in or loaded) are skipped.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Loaded at every boot when present in the kernel's module tree.
+pub const DEFAULT: &[&str] = &[
+    "virtio_pci",
+    "virtio_net",
+    "virtio_blk",
+    "virtio_scsi",
+    "virtio_console",
+    "virtio_rng",
+    "sd_mod",
+    "ata_piix",
+    "overlay",
+    "button",
+    "evdev",
+];
+
+/// Module name from a file name: `virtio-net.ko` → `virtio_net`.
+fn module_name(file: &str) -> Option<String> {
+    let stem = file.strip_suffix(".ko")?;
+    Some(stem.replace('-', "_"))
+}
+
+/// Name → path of every `.ko` under `dir`.
+fn index(dir: &Path) -> HashMap<String, PathBuf> {
+    let mut out = HashMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(_) => {
+                    if let Some(n) = module_name(&e.file_name().to_string_lossy()) {
+                        out.insert(n, p);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    out
+}
+
+fn u16_at(b: &[u8], o: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
+}
+fn u32_at(b: &[u8], o: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
+}
+fn u64_at(b: &[u8], o: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
+}
+
+/// The `key=value` strings of an ELF64 module's `.modinfo` section.
+pub fn modinfo(elf: &[u8]) -> Option<Vec<(String, String)>> {
+    if elf.get(0..4)? != b"\x7fELF" || *elf.get(4)? != 2 {
+        return None;
+    }
+    let shoff = u64_at(elf, 0x28)? as usize;
+    let shentsize = u16_at(elf, 0x3A)? as usize;
+    let shnum = u16_at(elf, 0x3C)? as usize;
+    let shstrndx = u16_at(elf, 0x3E)? as usize;
+    let sh = |i: usize| -> Option<(u32, usize, usize)> {
+        let o = shoff.checked_add(i.checked_mul(shentsize)?)?;
+        Some((
+            u32_at(elf, o)?,
+            u64_at(elf, o + 0x18)? as usize,
+            u64_at(elf, o + 0x20)? as usize,
+        ))
+    };
+    let (_, stroff, strsize) = sh(shstrndx)?;
+    let strtab = elf.get(stroff..stroff.checked_add(strsize)?)?;
+    for i in 0..shnum {
+        let (name, off, size) = sh(i)?;
+        let n = strtab.get(name as usize..)?;
+        let n = &n[..n.iter().position(|&b| b == 0)?];
+        if n == b".modinfo" {
+            let data = elf.get(off..off.checked_add(size)?)?;
+            return Some(
+                data.split(|&b| b == 0)
+                    .filter_map(|kv| {
+                        let s = String::from_utf8_lossy(kv);
+                        s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))
+                    })
+                    .collect(),
+            );
+        }
+    }
+    None
+}
+
+/// Names requested by configuration files and the command line.
+pub fn requested(cmdline: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = DEFAULT.iter().map(|s| s.to_string()).collect();
+    let mut files = vec![PathBuf::from("/etc/modules")];
+    if let Ok(rd) = std::fs::read_dir("/etc/modules-load.d") {
+        let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        v.sort();
+        files.extend(v.into_iter().filter(|p| p.extension().is_some_and(|e| e == "conf")));
+    }
+    for f in files {
+        for l in std::fs::read_to_string(f).unwrap_or_default().lines() {
+            let l = l.trim();
+            if !l.is_empty() && !l.starts_with('#') && !l.starts_with(';') {
+                names.push(l.split_whitespace().next().unwrap_or(l).replace('-', "_"));
+            }
+        }
+    }
+    if let Some(v) = crate::sys::cmdline_value(cmdline, "linuxkit.modules") {
+        names.extend(v.split(',').filter(|s| !s.is_empty()).map(|s| s.replace('-', "_")));
+    }
+    names
+}
+
+/// Load `names` and their dependencies; returns (loaded, problems).
+pub fn load(names: &[String]) -> (Vec<String>, Vec<String>) {
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().to_string())
+        .unwrap_or_default();
+    let dir = Path::new("/lib/modules").join(&release);
+    if !dir.is_dir() {
+        return (Vec::new(), Vec::new());
+    }
+    let idx = index(&dir);
+    let mut loaded = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    for n in names {
+        load_one(n, &idx, &mut seen, &mut loaded, &mut problems, DEFAULT.contains(&n.as_str()));
+    }
+    (loaded, problems)
+}
+
+fn load_one(
+    name: &str,
+    idx: &HashMap<String, PathBuf>,
+    seen: &mut HashSet<String>,
+    loaded: &mut Vec<String>,
+    problems: &mut Vec<String>,
+    optional: bool,
+) {
+    if !seen.insert(name.to_string()) || Path::new("/sys/module").join(name).exists() {
+        return;
+    }
+    let Some(path) = idx.get(name) else {
+        if !optional {
+            problems.push(format!("module {name}: not found in /lib/modules"));
+        }
+        return;
+    };
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) => {
+            problems.push(format!("module {name}: {}: {e}", path.display()));
+            return;
+        }
+    };
+    let info = modinfo(&data).unwrap_or_default();
+    for (k, v) in &info {
+        if k == "depends" {
+            for d in v.split(',').filter(|d| !d.is_empty()) {
+                load_one(&d.replace('-', "_"), idx, seen, loaded, problems, false);
+            }
+        }
+    }
+    let Ok(params) = std::ffi::CString::new("") else {
+        return;
+    };
+    // SAFETY: init_module reads `data.len()` bytes from a live buffer and a
+    // NUL-terminated parameter string; both outlive the call.
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_init_module,
+            data.as_ptr(),
+            data.len() as nix::libc::c_ulong,
+            params.as_ptr(),
+        )
+    };
+    if r == 0 {
+        loaded.push(name.to_string());
+    } else {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(nix::libc::EEXIST) {
+            problems.push(format!("module {name}: {e}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_files() {
+        assert_eq!(module_name("virtio-net.ko").as_deref(), Some("virtio_net"));
+        assert_eq!(module_name("x.ko.xz"), None);
+    }
+
+    #[test]
+    fn modinfo_of_a_host_module_or_synthetic() {
+        // A minimal ELF64 with a .modinfo section.
+        let modinfo_data = b"license=GPL\0depends=a,b-c\0alias=pci:v*\0";
+        let shstr = b"\0.modinfo\0.shstrtab\0";
+        let mut elf = vec![0u8; 64];
+        elf[0..4].copy_from_slice(b"\x7fELF");
+        elf[4] = 2;
+        let mi_off = elf.len();
+        elf.extend_from_slice(modinfo_data);
+        let st_off = elf.len();
+        elf.extend_from_slice(shstr);
+        while elf.len() % 8 != 0 {
+            elf.push(0);
+        }
+        let shoff = elf.len();
+        let mut sh = |name: u32, off: usize, size: usize| {
+            let mut h = vec![0u8; 64];
+            h[0..4].copy_from_slice(&name.to_le_bytes());
+            h[0x18..0x20].copy_from_slice(&(off as u64).to_le_bytes());
+            h[0x20..0x28].copy_from_slice(&(size as u64).to_le_bytes());
+            elf.extend_from_slice(&h);
+        };
+        sh(0, 0, 0);
+        sh(1, mi_off, modinfo_data.len());
+        sh(10, st_off, shstr.len());
+        elf[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
+        elf[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes());
+        elf[0x3C..0x3E].copy_from_slice(&3u16.to_le_bytes());
+        elf[0x3E..0x40].copy_from_slice(&2u16.to_le_bytes());
+        let info = modinfo(&elf).unwrap();
+        assert!(info.contains(&("depends".into(), "a,b-c".into())));
+        assert_eq!(info.len(), 3);
+        assert!(modinfo(b"not an elf").is_none());
+        assert!(modinfo(&elf[..100]).is_none());
+    }
+}
