@@ -189,6 +189,10 @@ fn setup(words: &[String]) {
     warn("loopback", loopback_up());
     resolv_conf();
     sysctls();
+    let made = crate::container::precreate_mountpoints();
+    if made > 0 {
+        log(&format!("created {made} mount points in container root filesystems"));
+    }
     // The root filesystem, /containers included, is immutable at runtime.
     let _ = sys::mount_fs(
         None,

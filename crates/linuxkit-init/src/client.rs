@@ -26,18 +26,18 @@ Commands:
 
 /// Send a request and print the reply; returns the exit status.
 fn call(words: &[&str]) -> i32 {
-    let mut s = match UnixStream::connect(proto::SOCKET) {
+    let mut s = match UnixStream::connect(proto::client_socket()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!(
-                "cannot reach the supervisor at {}: {e} (is this a linuxkit-rs system?)",
-                proto::SOCKET
+                "cannot reach the supervisor at {}: {e} (is this a linuxkit-rs system? set LINUXKIT_SERVICE_SOCKET if /run is elsewhere)",
+                proto::client_socket()
             );
             return 1;
         }
     };
     if let Err(e) = s.write_all(proto::request(words).as_bytes()) {
-        eprintln!("{}: {e}", proto::SOCKET);
+        eprintln!("{}: {e}", proto::client_socket());
         return 1;
     }
     let mut out = std::io::stdout().lock();
@@ -58,7 +58,7 @@ fn call(words: &[&str]) -> i32 {
 }
 
 fn info(name: &str) -> Result<(i32, String), String> {
-    let mut s = UnixStream::connect(proto::SOCKET).map_err(|e| format!("{}: {e}", proto::SOCKET))?;
+    let mut s = UnixStream::connect(proto::client_socket()).map_err(|e| format!("{}: {e}", proto::client_socket()))?;
     s.write_all(proto::request(&["info", name]).as_bytes())
         .map_err(|e| e.to_string())?;
     let (mut pid, mut cgroup, mut err) = (0, String::new(), String::new());

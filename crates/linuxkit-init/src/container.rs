@@ -368,6 +368,81 @@ pub fn forget_state(name: &str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Create the mount points that the bundles' config.json mounts need in
+/// their rootfs, while the root filesystem is still writable (PID 1 calls
+/// this before remounting / read-only; a read-only container's rootfs is
+/// part of it). A bind of a file gets an empty file, everything else a
+/// directory. Bundles with `lower/` get an overlay on rootfs at start and
+/// need nothing. Returns how many were made.
+pub fn precreate_mountpoints() -> usize {
+    let mut made = 0;
+    for phase in [Phase::Onboot, Phase::Service, Phase::Shutdown] {
+        for b in Bundle::list(phase) {
+            // The directory the container's root really is: the rootfs, or
+            // the source that runtime.json binds onto it (the build stores
+            // an image used twice only once); an overlay root is writable.
+            let mut rootfs = b.dir.join("rootfs");
+            let rt = b.runtime().unwrap_or_default();
+            let mut overlay = false;
+            for m in &rt.mounts {
+                if b.abs(&m.destination) == rootfs {
+                    if m.kind == "overlay" {
+                        overlay = true;
+                    } else if m.options.iter().any(|o| o == "bind" || o == "rbind") {
+                        rootfs = PathBuf::from(&m.source);
+                    }
+                }
+            }
+            if overlay || !rootfs.is_dir() {
+                continue;
+            }
+            let Ok(data) = std::fs::read(b.dir.join("config.json")) else {
+                continue;
+            };
+            let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&data) else {
+                continue;
+            };
+            let Some(mounts) = spec.get("mounts").and_then(|m| m.as_array()) else {
+                continue;
+            };
+            for m in mounts {
+                let Some(dest) = m.get("destination").and_then(|d| d.as_str()) else {
+                    continue;
+                };
+                let target = rootfs.join(dest.trim_start_matches('/'));
+                // never follow a symlink out of the rootfs
+                if std::fs::symlink_metadata(&target).is_ok() || dest.split('/').any(|c| c == "..") {
+                    continue;
+                }
+                let source = m.get("source").and_then(|s| s.as_str()).unwrap_or("");
+                let is_bind = m.get("type").and_then(|t| t.as_str()) == Some("bind")
+                    || m
+                        .get("options")
+                        .and_then(|o| o.as_array())
+                        .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"));
+                let file = is_bind
+                    && std::fs::metadata(source).is_ok_and(|m| !m.is_dir());
+                let ok = if file {
+                    target
+                        .parent()
+                        .map(|p| sys::mkdir_p(p, 0o755).is_ok())
+                        .unwrap_or(false)
+                        && std::fs::File::create(&target).is_ok()
+                } else {
+                    sys::mkdir_p(&target, 0o755).is_ok()
+                };
+                if ok {
+                    made += 1;
+                } else {
+                    eprintln!("linuxkit-init: cannot create mount point {}", target.display());
+                }
+
+            }
+        }
+    }
+    made
+}
+
 /// Check a bundle directory the way [`start`] would, without running it:
 /// runtime.json and config.json parse, and the runtime loads the spec.
 pub fn validate(dir: &Path) -> Result<String, ContainerError> {

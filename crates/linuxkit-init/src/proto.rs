@@ -7,6 +7,12 @@
 /// The control socket.
 pub const SOCKET: &str = "/run/linuxkit/service.sock";
 
+/// The socket clients use: `$LINUXKIT_SERVICE_SOCKET` or [`SOCKET`] (a
+/// container that mounts the host's /run elsewhere sets the variable).
+pub fn client_socket() -> String {
+    std::env::var("LINUXKIT_SERVICE_SOCKET").unwrap_or_else(|_| SOCKET.to_string())
+}
+
 /// Encode a request.
 pub fn request(words: &[&str]) -> String {
     let mut s = words

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 /// How long a stopped service has between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// The same at shutdown (upstream's rc.shutdown waits 5 s).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Settings from PID 1.
 #[derive(Debug, Clone)]
@@ -294,7 +296,7 @@ impl Sup {
             }
         }
         for k in killed {
-            self.say(&format!("{k} did not stop within {}s: killed", STOP_GRACE.as_secs()));
+            self.say(&format!("{k} did not stop after SIGTERM: killed"));
         }
     }
 
@@ -379,7 +381,7 @@ impl Sup {
 
     fn begin_stopping(&mut self) {
         self.say("stopping services");
-        let deadline = Instant::now() + STOP_GRACE;
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
         for c in &mut self.ctrs {
             if c.bundle.phase == Phase::Service
                 && c.state == State::Running

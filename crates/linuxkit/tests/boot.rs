@@ -194,3 +194,156 @@ fn the_readme_example_builds_with_pkg_templates_and_boots_to_a_shell() {
         &console[console.len().saturating_sub(2000)..]
     );
 }
+
+/// A package cache shared by the system boot tests (packages are built once;
+/// the cache is locked and its writes are atomic, so tests may share it).
+fn shared_cache() -> PathBuf {
+    let c = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-cache");
+    std::fs::create_dir_all(&c).unwrap();
+    c
+}
+
+/// Build `yml` (relative to the repository root) into `dir`, named `name`.
+fn build_system(yml: &str, dir: &Path, name: &str) -> String {
+    let cache = shared_cache();
+    ok(&linuxkit(
+        &repo_root(),
+        &[
+            "build",
+            "--no-sbom",
+            "--name",
+            name,
+            "--dir",
+            dir.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+            yml,
+        ],
+        &[],
+    ))
+}
+
+/// Boot `name` in `dir` with extra `run qemu` flags until `marker` (or exit).
+fn boot(dir: &Path, name: &str, flags: &[&str], marker: Option<&str>, limit: u64) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
+    cmd.current_dir(dir)
+        .arg("run")
+        .arg("qemu")
+        .args(flags)
+        .arg(name)
+        .env("HOME", dir);
+    run_bounded(
+        cmd,
+        marker,
+        Duration::from_secs(limit),
+        &dir.join(format!("{name}-state/qemu.pid")),
+    )
+}
+
+fn tail(s: &str) -> &str {
+    let mut i = s.len().saturating_sub(3000);
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
+}
+
+#[test]
+fn minimal_example_boots_to_a_login_shell() {
+    let t = tempfile::tempdir().unwrap();
+    build_system("examples/minimal.yml", t.path(), "minimal");
+    let o = boot(t.path(), "minimal", &[], Some("(ns: getty)"), 240);
+    assert!(
+        o.found,
+        "no getty shell prompt\nstderr: {}\nconsole: {}",
+        o.stderr,
+        tail(&o.stdout)
+    );
+    let c = &o.stdout;
+    assert!(c.contains("Welcome to LinuxKit"), "{}", tail(c));
+    // dhcpcd (onboot) got a lease from QEMU's user network before services started
+    let lease = c.find("leased 10.0.2.15").expect("DHCP lease on the console");
+    let started = c.find("all services started").expect("services started");
+    assert!(lease < started, "onboot finished before services: {}", tail(c));
+    assert!(!c.contains("failed"), "nothing failed: {}", tail(c));
+}
+
+/// Capability mask of the named capabilities (numbers from linux/capability.h).
+fn cap_mask(names: &[&str]) -> String {
+    let num = |n: &str| match n {
+        "CAP_KILL" => 5,
+        "CAP_NET_ADMIN" => 12,
+        "CAP_SYS_PTRACE" => 19,
+        "CAP_SYS_ADMIN" => 21,
+        other => panic!("add {other}"),
+    };
+    format!("{:016x}", names.iter().map(|n| 1u64 << num(n)).sum::<u64>())
+}
+
+#[test]
+fn a_check_service_reports_its_container_from_inside_and_failures_do_not_stop_the_boot() {
+    let t = tempfile::tempdir().unwrap();
+    let yml = "crates/linuxkit/tests/yml/check.yml";
+    build_system(yml, t.path(), "check");
+    // The YAML's capability list, as the runtime must apply it.
+    let text = std::fs::read_to_string(repo_root().join(yml)).unwrap();
+    let caps_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("capabilities:"))
+        .unwrap();
+    let caps: Vec<&str> = caps_line
+        .split(['[', ']', ','])
+        .map(str::trim)
+        .filter(|s| s.starts_with("CAP_"))
+        .collect();
+    let mask = cap_mask(&caps);
+    let o = boot(t.path(), "check", &[], None, 300);
+    let c = &o.stdout;
+    let has = |s: &str| {
+        assert!(c.contains(s), "console lacks {s:?}\nstderr: {}\nconsole: {}", o.stderr, tail(c))
+    };
+    // capabilities: the four sets of the config, no ambient ones (none configured)
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd"] {
+        has(&format!("CHECK cap {set} {mask}"));
+    }
+    has("CHECK cap CapAmb 0000000000000000");
+    has("CHECK root read-only");
+    has("CHECK mount /scratch tmpfs");
+    has("CHECK mount /scratch/run bind");
+    has("CHECK ns pid host");
+    has("CHECK ns net new");
+    has("CHECK ns uts new");
+    has("CHECK ns mnt new");
+    has("CHECK hostname checkhost");
+    has("CHECK sysctl net.ipv4.ip_forward=1");
+    has("CHECK onboot marker onboot-ran");
+    has("CHECK logs talker ok");
+    // failures: logged with the container's name and reason, boot goes on, listed
+    has("onboot 001-fails failed: exited (status 7)");
+    has("service crasher failed: exited (status 3)");
+    has("service zz-broken failed to start: /containers/services/zz-broken/config.json: invalid config.json");
+    for row in [
+        ("000-marker", "onboot", "exited (status 0)"),
+        ("001-fails", "onboot", "exited (status 7)"),
+        ("crasher", "service", "exited (status 3)"),
+        ("zz-broken", "service", "failed: "),
+        ("talker", "service", "running"),
+    ] {
+        assert!(
+            c.lines().any(|l| l.starts_with("CHECK list ")
+                && l.split_whitespace().nth(2) == Some(row.0)
+                && l.split_whitespace().nth(3) == Some(row.1)
+                && l.contains(row.2)),
+            "service list row {row:?}: {}",
+            tail(c)
+        );
+    }
+    // poweroff from inside: services stopped, onshutdown ran, QEMU exits 0
+    has("CHECK done");
+    has("ONSHUTDOWN farewell ran");
+    let off = c.find("ONSHUTDOWN farewell ran").unwrap();
+    assert!(c.find("stopping services").unwrap() < off);
+    assert_eq!(o.code, Some(0), "QEMU exit status; stderr: {}", o.stderr);
+    // the boot time line that the benchmark reads
+    assert!(c.contains("all services started (4) in "), "{}", tail(c));
+}
