@@ -13,7 +13,7 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Directory of the image cache used by the `cache` commands
+    /// Image cache directory (default: $LINUXKIT_CACHE, else ~/.linuxkit/cache)
     #[arg(long, global = true, value_name = "DIR")]
     pub cache: Option<PathBuf>,
     /// Registry mirror, `<registry>=<url>` or `<url>` (repeatable; registry pulls arrive later)
@@ -99,8 +99,8 @@ pub struct BuildArgs {
     /// Target architecture (amd64, arm64, riscv64, ...; default: this machine's)
     #[arg(long)]
     pub arch: Option<String>,
-    /// Image cache directory (default: $LINUXKIT_CACHE, else ~/.linuxkit/cache)
-    #[arg(long = "cache", value_name = "DIR")]
+    /// The global `--cache` (one flag for every command; filled in by dispatch)
+    #[arg(skip)]
     pub build_cache: Option<PathBuf>,
     /// Reuse unchanged parts of a previous `tar` output
     #[arg(long = "input-tar", value_name = "FILE")]
@@ -234,8 +234,8 @@ pub enum PkgCommand {
         /// Re-resolve Debian packages and rewrite debian.lock
         #[arg(long = "update-lock")]
         update_lock: bool,
-        /// Image cache directory (default: $LINUXKIT_CACHE, else ~/.linuxkit/cache)
-        #[arg(long = "cache", value_name = "DIR")]
+        /// The global `--cache` (filled in by dispatch)
+        #[arg(skip)]
         pkg_cache: Option<PathBuf>,
         /// Package directories
         #[arg(required = true)]
@@ -254,8 +254,8 @@ pub enum PkgCommand {
     /// Make the multi-arch index <tag> from the cached <tag>-<arch> images
     #[command(alias = "index")]
     Manifest {
-        /// Image cache directory
-        #[arg(long = "cache", value_name = "DIR")]
+        /// The global `--cache` (filled in by dispatch)
+        #[arg(skip)]
         pkg_cache: Option<PathBuf>,
         /// Package directories
         #[arg(required = true)]

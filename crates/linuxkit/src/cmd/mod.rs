@@ -15,14 +15,17 @@ fn not_yet(what: &str, issue: &str) -> Result<()> {
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Build(args) => build::run(args),
+        Command::Build(mut args) => {
+            args.build_cache = cli.cache;
+            build::run(args)
+        }
         Command::Cache(c) => match c {
             CacheCommand::Pull { .. } => not_yet("cache pull", "registry"),
             CacheCommand::Push { .. } => not_yet("cache push", "registry"),
             other => cache::run(cli.cache, other),
         },
         Command::Metadata(MetadataCommand::Create { .. }) => not_yet("metadata create", "formats"),
-        Command::Pkg(args) => pkg::run(args),
+        Command::Pkg(args) => pkg::run(args, cli.cache),
         Command::Push { .. } => not_yet("push", "cloud"),
         Command::Run(args) => {
             let code = run::run(args)?;

@@ -30,7 +30,7 @@ fn open_cache(flag: Option<PathBuf>) -> Result<Cache> {
 }
 
 /// Run a `pkg` subcommand.
-pub fn run(args: PkgArgs) -> Result<()> {
+pub fn run(args: PkgArgs, cache: Option<PathBuf>) -> Result<()> {
     let mut opts = options(&args.common);
     match args.command {
         PkgCommand::ShowTag { canonical, dirs } => {
@@ -49,7 +49,7 @@ pub fn run(args: PkgArgs) -> Result<()> {
             opts.force = force;
             opts.platforms = platforms;
             opts.update_lock = update_lock;
-            let cache = open_cache(pkg_cache)?;
+            let cache = open_cache(pkg_cache.or(cache.clone()))?;
             for d in dirs {
                 let b = linuxkit_pkg::build::build(Path::new(&d), &cache, &opts)?;
                 if b.built {
@@ -60,7 +60,7 @@ pub fn run(args: PkgArgs) -> Result<()> {
             }
         }
         PkgCommand::Manifest { pkg_cache, dirs } => {
-            let cache = open_cache(pkg_cache)?;
+            let cache = open_cache(pkg_cache.or(cache.clone()))?;
             for d in dirs {
                 let t = linuxkit_pkg::build::show_tag(Path::new(&d), &opts)?;
                 let mut manifests: Vec<Descriptor> = Vec::new();
