@@ -29,9 +29,21 @@ fn module_name(file: &str) -> Option<String> {
     Some(stem.replace('-', "_"))
 }
 
-/// Name → path of every `.ko` under `dir`.
+/// Name → path of every `.ko` under `dir`: from `modules.order` (one file,
+/// shipped with the kernel) when it is there, else by walking the tree.
 fn index(dir: &Path) -> HashMap<String, PathBuf> {
     let mut out = HashMap::new();
+    if let Ok(order) = std::fs::read_to_string(dir.join("modules.order")) {
+        for rel in order.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let file = rel.rsplit('/').next().unwrap_or(rel);
+            if let Some(n) = module_name(file) {
+                out.insert(n, dir.join(rel));
+            }
+        }
+        if !out.is_empty() {
+            return out;
+        }
+    }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&d) else {

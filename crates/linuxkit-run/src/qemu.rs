@@ -250,8 +250,13 @@ pub fn command_line(cfg: &QemuConfig, accel: &str) -> Result<Vec<String>, RunErr
         s("virtio-rng-pci,rng=rng0"),
     ];
     let mut index = 0usize;
-    let mut drive = |a: &mut Vec<String>, path: &Path, format: &str| {
+    // `iface`: "" is QEMU's default (AHCI on q35, for boot images), "virtio"
+    // for data disks (/dev/vd*: the Debian cloud kernel has no AHCI driver).
+    let mut drive = |a: &mut Vec<String>, path: &Path, format: &str, iface: &str| {
         let mut d = format!("file={},index={index},media=disk", path.display());
+        if !iface.is_empty() {
+            d.push_str(&format!(",if={iface}"));
+        }
         if !format.is_empty() {
             d.push_str(&format!(",format={format}"));
         }
@@ -260,11 +265,12 @@ pub fn command_line(cfg: &QemuConfig, accel: &str) -> Result<Vec<String>, RunErr
         index += 1;
     };
     match &cfg.boot {
-        BootKind::Disk(p) => drive(&mut a, p, ""),
+        BootKind::Disk(p) => drive(&mut a, p, "", ""),
         BootKind::Squashfs { prefix } => drive(
             &mut a,
             Path::new(&format!("{}-squashfs.img", prefix.display())),
             "raw",
+            "",
         ),
         _ => {}
     }
@@ -299,7 +305,7 @@ pub fn command_line(cfg: &QemuConfig, accel: &str) -> Result<Vec<String>, RunErr
                 )));
             }
         }
-        drive(&mut a, &path, &d.format);
+        drive(&mut a, &path, &d.format, "virtio");
     }
     if let BootKind::Iso(p) = &cfg.boot {
         a.extend([
