@@ -111,7 +111,9 @@ fn setup(words: &[String]) {
         sys::mount_fs(Some("sysfs"), Path::new("/sys"), Some("sysfs"), nne, None),
     );
     if sys::cmdline_value(words, "linuxkit.unified_cgroup_hierarchy").as_deref() == Some("0") {
-        log("warning: linuxkit.unified_cgroup_hierarchy=0 (cgroup v1) is not supported; using cgroup v2");
+        log(
+            "warning: linuxkit.unified_cgroup_hierarchy=0 (cgroup v1) is not supported; using cgroup v2",
+        );
     }
     warn(
         "/sys/fs/cgroup",
@@ -146,7 +148,13 @@ fn setup(words: &[String]) {
     ] {
         warn(
             target,
-            sys::mount_fs(Some("tmpfs"), Path::new(target), Some("tmpfs"), nne, Some(data)),
+            sys::mount_fs(
+                Some("tmpfs"),
+                Path::new(target),
+                Some("tmpfs"),
+                nne,
+                Some(data),
+            ),
         );
     }
     for (d, mode) in [
@@ -166,7 +174,13 @@ fn setup(words: &[String]) {
     let _ = std::os::unix::fs::symlink("/run", "/var/run");
     warn(
         "making / shared",
-        sys::mount_fs(None, Path::new("/"), None, MsFlags::MS_REC | MsFlags::MS_SHARED, None),
+        sys::mount_fs(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_REC | MsFlags::MS_SHARED,
+            None,
+        ),
     );
     let t = Instant::now();
     let (loaded, problems) = modules::load(&modules::requested(words));
@@ -191,7 +205,9 @@ fn setup(words: &[String]) {
     sysctls();
     let made = crate::container::precreate_mountpoints();
     if made > 0 {
-        log(&format!("created {made} mount points in container root filesystems"));
+        log(&format!(
+            "created {made} mount points in container root filesystems"
+        ));
     }
     // The root filesystem, /containers included, is immutable at runtime.
     let _ = sys::mount_fs(
@@ -292,14 +308,21 @@ fn enable_controllers() {
 fn rlimits() {
     use nix::sys::resource::{Resource, setrlimit};
     let _ = setrlimit(Resource::RLIMIT_NOFILE, 1048576, 1048576);
-    let _ = setrlimit(Resource::RLIMIT_NPROC, libc::RLIM_INFINITY, libc::RLIM_INFINITY);
+    let _ = setrlimit(
+        Resource::RLIMIT_NPROC,
+        libc::RLIM_INFINITY,
+        libc::RLIM_INFINITY,
+    );
 }
 
 fn hostname() {
     let want = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let want = want.trim();
     if !want.is_empty() {
-        warn("hostname", nix::unistd::sethostname(want).map_err(std::io::Error::from));
+        warn(
+            "hostname",
+            nix::unistd::sethostname(want).map_err(std::io::Error::from),
+        );
         return;
     }
     let cur = nix::unistd::gethostname()
@@ -361,7 +384,10 @@ fn sysctls() {
     if let Ok(rd) = std::fs::read_dir("/etc/sysctl.d") {
         let mut v: Vec<_> = rd.flatten().map(|e| e.path()).collect();
         v.sort();
-        files.extend(v.into_iter().filter(|p| p.extension().is_some_and(|e| e == "conf")));
+        files.extend(
+            v.into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "conf")),
+        );
     }
     for f in files {
         let Ok(text) = std::fs::read_to_string(&f) else {
@@ -428,7 +454,11 @@ fn volumes() {
     let Ok(rd) = std::fs::read_dir("/containers/volumes") else {
         return;
     };
-    let mut dirs: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<_> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     for v in dirs {
         let (lower, merged, tmp) = (v.join("lower"), v.join("merged"), v.join("tmp"));
@@ -450,7 +480,13 @@ fn volumes() {
                     tmp.join("upper").display(),
                     tmp.join("work").display()
                 );
-                sys::mount_fs(Some("overlay"), &merged, Some("overlay"), MsFlags::empty(), Some(&data))
+                sys::mount_fs(
+                    Some("overlay"),
+                    &merged,
+                    Some("overlay"),
+                    MsFlags::empty(),
+                    Some(&data),
+                )
             } else {
                 sys::mount_fs(
                     Some(&lower.to_string_lossy()),
@@ -527,7 +563,10 @@ fn signal_loop(mut sup: Option<Pid>, mask: &SigSet) -> ! {
         }
         // Reap everything; note when the supervisor ends.
         loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+            match waitpid(
+                Pid::from_raw(-1),
+                Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
+            ) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(st) => {
                     if st.pid().is_some() && st.pid() == sup {
@@ -577,7 +616,10 @@ fn finish(action: Action) -> ! {
     let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
     let until = Instant::now() + Duration::from_secs(5);
     while Instant::now() < until {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+        match waitpid(
+            Pid::from_raw(-1),
+            Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
+        ) {
             Err(nix::errno::Errno::ECHILD) => break,
             Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(20)),
             _ => {}

@@ -58,7 +58,8 @@ fn call(words: &[&str]) -> i32 {
 }
 
 fn info(name: &str) -> Result<(i32, String), String> {
-    let mut s = UnixStream::connect(proto::client_socket()).map_err(|e| format!("{}: {e}", proto::client_socket()))?;
+    let mut s = UnixStream::connect(proto::client_socket())
+        .map_err(|e| format!("{}: {e}", proto::client_socket()))?;
     s.write_all(proto::request(&["info", name]).as_bytes())
         .map_err(|e| e.to_string())?;
     let (mut pid, mut cgroup, mut err) = (0, String::new(), String::new());
@@ -100,7 +101,10 @@ pub fn service(args: &[String]) -> i32 {
         ["exec", name, cmd @ ..] if !cmd.is_empty() => exec(name, cmd),
         ["ps", name] => ps(name),
         _ => {
-            eprintln!("service: bad arguments: {}\n\n{SERVICE_HELP}", args.join(" "));
+            eprintln!(
+                "service: bad arguments: {}\n\n{SERVICE_HELP}",
+                args.join(" ")
+            );
             2
         }
     }

@@ -253,7 +253,10 @@ impl Bundle {
                 sys::mkdir_p(&self.abs(d), 0o755)?;
             }
             for c in &rt.cgroups {
-                sys::mkdir_p(&Path::new("/sys/fs/cgroup").join(c.trim_start_matches('/')), 0o755)?;
+                sys::mkdir_p(
+                    &Path::new("/sys/fs/cgroup").join(c.trim_start_matches('/')),
+                    0o755,
+                )?;
             }
             Ok(())
         })();
@@ -300,9 +303,7 @@ impl Bundle {
             self.dir.join(rootp)
         };
         root["path"] = serde_json::Value::String(rootp.to_string_lossy().to_string());
-        let linux = obj
-            .entry("linux")
-            .or_insert_with(|| serde_json::json!({}));
+        let linux = obj.entry("linux").or_insert_with(|| serde_json::json!({}));
         let linux = linux
             .as_object_mut()
             .ok_or_else(|| err("`linux` is not an object".into()))?;
@@ -316,7 +317,10 @@ impl Bundle {
             }
             _ => self.default_cgroup(namespace),
         };
-        linux.insert("cgroupsPath".into(), serde_json::Value::String(cgroup.clone()));
+        linux.insert(
+            "cgroupsPath".into(),
+            serde_json::Value::String(cgroup.clone()),
+        );
         // Parse with the runtime's own types now, for a clear error before anything starts.
         let text = serde_json::to_vec_pretty(&spec).map_err(|e| err(e.to_string()))?;
         serde_json::from_slice::<libcontainer::oci_spec::runtime::Spec>(&text)
@@ -411,17 +415,16 @@ pub fn precreate_mountpoints() -> usize {
                 };
                 let target = rootfs.join(dest.trim_start_matches('/'));
                 // never follow a symlink out of the rootfs
-                if std::fs::symlink_metadata(&target).is_ok() || dest.split('/').any(|c| c == "..") {
+                if std::fs::symlink_metadata(&target).is_ok() || dest.split('/').any(|c| c == "..")
+                {
                     continue;
                 }
                 let source = m.get("source").and_then(|s| s.as_str()).unwrap_or("");
                 let is_bind = m.get("type").and_then(|t| t.as_str()) == Some("bind")
-                    || m
-                        .get("options")
+                    || m.get("options")
                         .and_then(|o| o.as_array())
                         .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"));
-                let file = is_bind
-                    && std::fs::metadata(source).is_ok_and(|m| !m.is_dir());
+                let file = is_bind && std::fs::metadata(source).is_ok_and(|m| !m.is_dir());
                 let ok = if file {
                     target
                         .parent()
@@ -434,9 +437,11 @@ pub fn precreate_mountpoints() -> usize {
                 if ok {
                     made += 1;
                 } else {
-                    eprintln!("linuxkit-init: cannot create mount point {}", target.display());
+                    eprintln!(
+                        "linuxkit-init: cannot create mount point {}",
+                        target.display()
+                    );
                 }
-
             }
         }
     }
@@ -494,7 +499,8 @@ fn create_in_helper(
             let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
             // The runtime's own log: errors always, everything with
             // linuxkit.runc_debug=1; to our stderr (the console).
-            let debug = sys::cmdline_value(&sys::cmdline(), "linuxkit.runc_debug").as_deref() == Some("1");
+            let debug =
+                sys::cmdline_value(&sys::cmdline(), "linuxkit.runc_debug").as_deref() == Some("1");
             let _ = tracing_subscriber::fmt()
                 .with_max_level(if debug {
                     tracing::Level::DEBUG

@@ -36,7 +36,10 @@ fn main() {
     let code = match cmd.as_str() {
         "init" => {
             if std::process::id() != 1 {
-                eprintln!("init: must run as PID 1 (this is pid {})", std::process::id());
+                eprintln!(
+                    "init: must run as PID 1 (this is pid {})",
+                    std::process::id()
+                );
                 std::process::exit(1);
             }
             boot::run()

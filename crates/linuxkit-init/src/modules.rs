@@ -104,7 +104,8 @@ pub fn modinfo(elf: &[u8]) -> Option<Vec<(String, String)>> {
                 data.split(|&b| b == 0)
                     .filter_map(|kv| {
                         let s = String::from_utf8_lossy(kv);
-                        s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))
+                        s.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
                     })
                     .collect(),
             );
@@ -120,7 +121,10 @@ pub fn requested(cmdline: &[String]) -> Vec<String> {
     if let Ok(rd) = std::fs::read_dir("/etc/modules-load.d") {
         let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
         v.sort();
-        files.extend(v.into_iter().filter(|p| p.extension().is_some_and(|e| e == "conf")));
+        files.extend(
+            v.into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "conf")),
+        );
     }
     for f in files {
         for l in std::fs::read_to_string(f).unwrap_or_default().lines() {
@@ -131,7 +135,11 @@ pub fn requested(cmdline: &[String]) -> Vec<String> {
         }
     }
     if let Some(v) = crate::sys::cmdline_value(cmdline, "linuxkit.modules") {
-        names.extend(v.split(',').filter(|s| !s.is_empty()).map(|s| s.replace('-', "_")));
+        names.extend(
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.replace('-', "_")),
+        );
     }
     names
 }
@@ -150,7 +158,14 @@ pub fn load(names: &[String]) -> (Vec<String>, Vec<String>) {
     let mut problems = Vec::new();
     let mut seen = HashSet::new();
     for n in names {
-        load_one(n, &idx, &mut seen, &mut loaded, &mut problems, DEFAULT.contains(&n.as_str()));
+        load_one(
+            n,
+            &idx,
+            &mut seen,
+            &mut loaded,
+            &mut problems,
+            DEFAULT.contains(&n.as_str()),
+        );
     }
     (loaded, problems)
 }
@@ -232,7 +247,7 @@ mod tests {
         elf.extend_from_slice(modinfo_data);
         let st_off = elf.len();
         elf.extend_from_slice(shstr);
-        while elf.len() % 8 != 0 {
+        while !elf.len().is_multiple_of(8) {
             elf.push(0);
         }
         let shoff = elf.len();

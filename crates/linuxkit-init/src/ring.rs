@@ -231,12 +231,18 @@ mod tests {
         assert_eq!(r.flush("a.out").map(|l| l.msg), Some("wor".into()));
         let long = "x".repeat(3000);
         r.push("b", &long);
-        assert_eq!(r.lines(&|_| true).last().map(|l| l.msg.len()), Some(MAX_LINE));
+        assert_eq!(
+            r.lines(&|_| true).last().map(|l| l.msg.len()),
+            Some(MAX_LINE)
+        );
         for i in 0..MAX_LINES + 10 {
             r.push("c", &i.to_string());
         }
         assert_eq!(r.lines(&|_| true).count(), MAX_LINES);
-        assert_eq!(r.lines(&|s| s == "c").last().map(|l| l.msg.clone()), Some((MAX_LINES + 9).to_string()));
+        assert_eq!(
+            r.lines(&|s| s == "c").last().map(|l| l.msg.clone()),
+            Some((MAX_LINES + 9).to_string())
+        );
     }
 
     #[test]

@@ -121,7 +121,12 @@ fn main_loop(opts: Options) -> std::io::Result<()> {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag only.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut mask = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
         mask.add(s);
     }
     mask.thread_block().map_err(std::io::Error::from)?;
@@ -190,7 +195,12 @@ fn main_loop(opts: Options) -> std::io::Result<()> {
         }
         let timeout = s
             .next_deadline()
-            .map(|d| d.saturating_duration_since(Instant::now()).as_millis().min(60_000) as i32 + 1)
+            .map(|d| {
+                d.saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(60_000) as i32
+                    + 1
+            })
             .unwrap_or(-1);
         // SAFETY: fds is a valid array of pollfd of the given length.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -397,7 +407,11 @@ impl Sup {
 
     /// Create and start a bundle; returns its index in `ctrs` when it runs.
     fn launch(&mut self, b: Bundle) -> Option<usize> {
-        let idx = match self.ctrs.iter().position(|c| c.bundle.name == b.name && c.bundle.phase == b.phase) {
+        let idx = match self
+            .ctrs
+            .iter()
+            .position(|c| c.bundle.name == b.name && c.bundle.phase == b.phase)
+        {
             Some(i) => i,
             None => {
                 self.ctrs.push(Ctr {
@@ -437,7 +451,8 @@ impl Sup {
                         let fl = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
                         libc::fcntl(file.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
                     }
-                    self.streams.insert(file.as_raw_fd(), Stream { file, source, echo });
+                    self.streams
+                        .insert(file.as_raw_fd(), Stream { file, source, echo });
                 }
                 let c = &mut self.ctrs[idx];
                 c.state = State::Running;
@@ -454,7 +469,12 @@ impl Sup {
                 for (fd, source) in [(or, format!("{prefix}.out")), (er, prefix.clone())] {
                     let mut text = Vec::new();
                     let _ = std::fs::File::from(fd).read_to_end(&mut text);
-                    for l in self.ring.feed(&source, &text).into_iter().chain(self.ring.flush(&source)) {
+                    for l in self
+                        .ring
+                        .feed(&source, &text)
+                        .into_iter()
+                        .chain(self.ring.flush(&source))
+                    {
                         console(&format!("{}: {}", b.name, l.msg));
                         self.deliver(&l);
                     }
@@ -476,7 +496,11 @@ impl Sup {
 
     fn answer_waiters(&mut self, idx: usize, msg: &str, code: i32) {
         for mut w in std::mem::take(&mut self.ctrs[idx].waiters) {
-            let line = if code == 0 { proto::out(msg) } else { proto::err(msg) };
+            let line = if code == 0 {
+                proto::out(msg)
+            } else {
+                proto::err(msg)
+            };
             let _ = w.write_all(format!("{line}{}", proto::exit(code)).as_bytes());
         }
     }
@@ -640,9 +664,10 @@ impl Sup {
                 }
                 reply(&mut w, &out, 0);
             }
-            ["info", name] => match self.find_service(name).or_else(|| {
-                self.ctrs.iter().position(|c| c.bundle.name == *name)
-            }) {
+            ["info", name] => match self
+                .find_service(name)
+                .or_else(|| self.ctrs.iter().position(|c| c.bundle.name == *name))
+            {
                 Some(i) => {
                     let c = &self.ctrs[i];
                     let out = vec![
@@ -659,10 +684,16 @@ impl Sup {
                 if let Some(i) = idx
                     && self.ctrs[i].state == State::Running
                 {
-                    reply(&mut w, &[proto::err(&format!("{name} is already running"))], 1);
+                    reply(
+                        &mut w,
+                        &[proto::err(&format!("{name} is already running"))],
+                        1,
+                    );
                     return;
                 }
-                let Some(b) = Bundle::list(Phase::Service).into_iter().find(|b| b.name == *name)
+                let Some(b) = Bundle::list(Phase::Service)
+                    .into_iter()
+                    .find(|b| b.name == *name)
                 else {
                     reply(&mut w, &[proto::err(&no_such(name))], 1);
                     return;
@@ -670,7 +701,11 @@ impl Sup {
                 match self.launch(b) {
                     Some(i) => {
                         let pid = self.ctrs[i].pid.unwrap_or(0);
-                        reply(&mut w, &[proto::out(&format!("started {name} (pid {pid})"))], 0)
+                        reply(
+                            &mut w,
+                            &[proto::out(&format!("started {name} (pid {pid})"))],
+                            0,
+                        )
                     }
                     None => {
                         let why = self
@@ -685,11 +720,16 @@ impl Sup {
                 let restart = *verb == "restart";
                 let Some(i) = self.find_service(name) else {
                     if restart
-                        && let Some(b) =
-                            Bundle::list(Phase::Service).into_iter().find(|b| b.name == *name)
+                        && let Some(b) = Bundle::list(Phase::Service)
+                            .into_iter()
+                            .find(|b| b.name == *name)
                     {
                         let ok = self.launch(b).is_some();
-                        let msg = if ok { proto::out(&format!("started {name}")) } else { proto::err(&format!("{name} failed to start")) };
+                        let msg = if ok {
+                            proto::out(&format!("started {name}"))
+                        } else {
+                            proto::err(&format!("{name} failed to start"))
+                        };
                         reply(&mut w, &[msg], if ok { 0 } else { 1 });
                         return;
                     }
@@ -709,7 +749,9 @@ impl Sup {
                         let b = c.bundle.clone();
                         match self.launch(b) {
                             Some(_) => reply(&mut w, &[proto::out(&format!("started {name}"))], 0),
-                            None => reply(&mut w, &[proto::err(&format!("{name} failed to start"))], 1),
+                            None => {
+                                reply(&mut w, &[proto::err(&format!("{name} failed to start"))], 1)
+                            }
                         }
                     }
                     _ => reply(&mut w, &[proto::err(&format!("{name} is not running"))], 1),
@@ -725,7 +767,11 @@ impl Sup {
                 }
                 let n = name.to_string();
                 let filter = move |s: &str| ring::source_of(s, &n);
-                let out: Vec<String> = self.ring.lines(&filter).map(|l| proto::out(&l.msg)).collect();
+                let out: Vec<String> = self
+                    .ring
+                    .lines(&filter)
+                    .map(|l| proto::out(&l.msg))
+                    .collect();
                 if follow {
                     let _ = w.write_all(out.concat().as_bytes());
                     self.followers.push(Follower {
@@ -739,10 +785,17 @@ impl Sup {
             ["logread", rest @ ..] => {
                 let follow = rest.contains(&"-f") || rest.contains(&"-F");
                 let all = |_: &str| true;
-                let out: Vec<String> = self.ring.lines(&all).map(|l| proto::out(&l.render())).collect();
+                let out: Vec<String> = self
+                    .ring
+                    .lines(&all)
+                    .map(|l| proto::out(&l.render()))
+                    .collect();
                 if follow {
                     let _ = w.write_all(out.concat().as_bytes());
-                    self.followers.push(Follower { stream: w, name: None });
+                    self.followers.push(Follower {
+                        stream: w,
+                        name: None,
+                    });
                 } else {
                     reply(&mut w, &out, 0);
                 }

@@ -97,7 +97,8 @@ pub fn mount_with_options(
     let propagation = flags & (PROPAGATION | MsFlags::MS_REC);
     let main = flags - PROPAGATION;
     let has_prop = flags.intersects(PROPAGATION);
-    let only_prop = has_prop && fstype.is_empty() && source.is_empty() && !main.contains(MsFlags::MS_REMOUNT);
+    let only_prop =
+        has_prop && fstype.is_empty() && source.is_empty() && !main.contains(MsFlags::MS_REMOUNT);
     if !only_prop {
         let main = if has_prop && !main.contains(MsFlags::MS_BIND) {
             main - MsFlags::MS_REC
@@ -198,7 +199,12 @@ mod tests {
 
     #[test]
     fn command_line_values() {
-        let w = s(&["console=tty0", "console=ttyS0,115200n8", "linuxkit.x=1", "linuxkit.x=2"]);
+        let w = s(&[
+            "console=tty0",
+            "console=ttyS0,115200n8",
+            "linuxkit.x=1",
+            "linuxkit.x=2",
+        ]);
         assert_eq!(consoles(&w), ["tty0", "ttyS0"]);
         assert_eq!(cmdline_value(&w, "linuxkit.x").as_deref(), Some("2"));
         assert_eq!(cmdline_value(&w, "linuxkit"), None);

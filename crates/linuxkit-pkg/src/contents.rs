@@ -392,7 +392,12 @@ pub fn cargo_sources(dir: &Path, items: &[CargoItem]) -> Vec<PathBuf> {
         }
     }
     // `third_party/` holds patched crates ([patch.crates-io]).
-    for f in ["Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "third_party"] {
+    for f in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "rust-toolchain.toml",
+        "third_party",
+    ] {
         if ws.join(f).exists() {
             out.push(ws.join(f));
         }

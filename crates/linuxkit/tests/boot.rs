@@ -262,9 +262,15 @@ fn minimal_example_boots_to_a_login_shell() {
     let c = &o.stdout;
     assert!(c.contains("Welcome to LinuxKit"), "{}", tail(c));
     // dhcpcd (onboot) got a lease from QEMU's user network before services started
-    let lease = c.find("leased 10.0.2.15").expect("DHCP lease on the console");
+    let lease = c
+        .find("leased 10.0.2.15")
+        .expect("DHCP lease on the console");
     let started = c.find("all services started").expect("services started");
-    assert!(lease < started, "onboot finished before services: {}", tail(c));
+    assert!(
+        lease < started,
+        "onboot finished before services: {}",
+        tail(c)
+    );
     assert!(no_failures(c), "nothing failed: {}", tail(c));
 }
 
@@ -300,7 +306,12 @@ fn a_check_service_reports_its_container_from_inside_and_failures_do_not_stop_th
     let o = boot(t.path(), "check", &[], None, 300);
     let c = &o.stdout;
     let has = |s: &str| {
-        assert!(c.contains(s), "console lacks {s:?}\nstderr: {}\nconsole: {}", o.stderr, tail(c))
+        assert!(
+            c.contains(s),
+            "console lacks {s:?}\nstderr: {}\nconsole: {}",
+            o.stderr,
+            tail(c)
+        )
     };
     // capabilities: the four sets of the config, no ambient ones (none configured)
     for set in ["CapInh", "CapPrm", "CapEff", "CapBnd"] {
@@ -321,7 +332,9 @@ fn a_check_service_reports_its_container_from_inside_and_failures_do_not_stop_th
     // failures: logged with the container's name and reason, boot goes on, listed
     has("onboot 001-fails failed: exited (status 7)");
     has("service crasher failed: exited (status 3)");
-    has("service zz-broken failed to start: /containers/services/zz-broken/config.json: invalid config.json");
+    has(
+        "service zz-broken failed to start: /containers/services/zz-broken/config.json: invalid config.json",
+    );
     for row in [
         ("000-marker", "onboot", "exited (status 0)"),
         ("001-fails", "onboot", "exited (status 7)"),
@@ -437,7 +450,11 @@ fn http_example_answers_on_the_published_port() {
     let c = console(&out);
     stop(child, t.path(), "http");
     assert!(up, "services did not start: {}", tail(&c));
-    assert!(body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"), "{body}\n{}", tail(&c));
+    assert!(
+        body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
+        "{body}\n{}",
+        tail(&c)
+    );
     assert!(body.contains("Hello from a linuxkit-rs system"), "{body}");
 }
 
@@ -466,10 +483,22 @@ fn logging_example_keeps_service_output_in_the_ring_and_in_var_log() {
         .next()
         .unwrap_or(0);
     assert!(ring >= 2, "ring holds the service's lines: {}", tail(&c));
-    assert!(c.lines().any(|l| l.starts_with("SVCLOG hello ")), "{}", tail(&c));
-    assert!(c.contains("VARLOG write-to-the-logs.out.log"), "{}", tail(&c));
+    assert!(
+        c.lines().any(|l| l.starts_with("SVCLOG hello ")),
+        "{}",
+        tail(&c)
+    );
+    assert!(
+        c.contains("VARLOG write-to-the-logs.out.log"),
+        "{}",
+        tail(&c)
+    );
     assert!(c.contains("VARLOG kmsg.log"), "{}", tail(&c));
-    assert!(!c.contains("KMSG 0"), "kernel log in the ring: {}", tail(&c));
+    assert!(
+        !c.contains("KMSG 0"),
+        "kernel log in the ring: {}",
+        tail(&c)
+    );
 }
 
 #[test]
@@ -534,7 +563,11 @@ fn a_conformance_configuration_boots_and_its_sshd_answers() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    assert_eq!(strip(&mapped), strip(&example), "examples/sshd.yml is the mapped corpus case");
+    assert_eq!(
+        strip(&mapped),
+        strip(&example),
+        "examples/sshd.yml is the mapped corpus case"
+    );
 
     let home = t.path().join("home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
@@ -547,7 +580,13 @@ fn a_conformance_configuration_boots_and_its_sshd_answers() {
     let cache = shared_cache();
     ok(&linuxkit(
         t.path(),
-        &["build", "--no-sbom", "--cache", cache.to_str().unwrap(), "sshd.yml"],
+        &[
+            "build",
+            "--no-sbom",
+            "--cache",
+            cache.to_str().unwrap(),
+            "sshd.yml",
+        ],
         &[("HOME", home.to_str().unwrap())],
     ));
     let port = free_port();
@@ -573,6 +612,10 @@ fn a_conformance_configuration_boots_and_its_sshd_answers() {
     let c = console(&out);
     stop(child, t.path(), "sshd");
     assert!(up, "services did not start: {}", tail(&c));
-    assert!(banner.starts_with("SSH-2.0-OpenSSH"), "sshd banner: {banner:?}\n{}", tail(&c));
+    assert!(
+        banner.starts_with("SSH-2.0-OpenSSH"),
+        "sshd banner: {banner:?}\n{}",
+        tail(&c)
+    );
     assert!(no_failures(&c), "every container started: {}", tail(&c));
 }
