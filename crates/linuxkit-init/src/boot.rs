@@ -64,6 +64,20 @@ pub fn run() -> ! {
         sys::uptime_ms() - start
     ));
     let sup = spawn_supervisor(opts);
+    let t = Instant::now();
+    let late: Vec<String> = modules::LATE.iter().map(|s| s.to_string()).collect();
+    let (loaded, problems) = modules::load(&late);
+    for p in problems {
+        log(&format!("warning: {p}"));
+    }
+    if !loaded.is_empty() {
+        log(&format!(
+            "loaded {} more modules in {:.1} ms: {}",
+            loaded.len(),
+            t.elapsed().as_secs_f64() * 1000.0,
+            loaded.join(" ")
+        ));
+    }
     power_button();
     signal_loop(sup, &mask)
 }

@@ -328,6 +328,10 @@ impl Sup {
                             }
                         }
                         None => {
+                            if self.stage == Stage::Onboot {
+                                let ms = sys::uptime_ms() - self.opts.init_start_ms;
+                                self.say(&format!("onboot containers done at {ms:.1} ms"));
+                            }
                             self.stage = if self.stage == Stage::Onboot {
                                 if self.shutdown_requested {
                                     self.begin_stopping();
