@@ -124,8 +124,35 @@ pub fn logread(args: &[String]) -> i32 {
     }
 }
 
+/// Join PID 1's mount and cgroup namespaces when we are not in them (called
+/// from a container such as getty, whose /sys/fs/cgroup and paths differ):
+/// the runtime needs the host's view of the container state and cgroups.
+fn join_host_namespaces() -> Result<(), String> {
+    use nix::sched::{CloneFlags, setns};
+    for (ns, flag) in [
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ] {
+        let ours = std::fs::read_link(format!("/proc/self/ns/{ns}")).ok();
+        let init = std::fs::read_link(format!("/proc/1/ns/{ns}")).ok();
+        if init.is_none() || ours == init {
+            continue;
+        }
+        let f = std::fs::File::open(format!("/proc/1/ns/{ns}"))
+            .map_err(|e| format!("/proc/1/ns/{ns}: {e}"))?;
+        setns(&f, flag).map_err(|e| {
+            format!("cannot join PID 1's {ns} namespace ({e}); run `service exec` with CAP_SYS_ADMIN in the host's PID namespace")
+        })?;
+    }
+    std::env::set_current_dir("/").map_err(|e| e.to_string())
+}
+
 fn exec(name: &str, cmd: &[&str]) -> i32 {
     if let Err(e) = info(name) {
+        eprintln!("service exec: {e}");
+        return 1;
+    }
+    if let Err(e) = join_host_namespaces() {
         eprintln!("service exec: {e}");
         return 1;
     }
