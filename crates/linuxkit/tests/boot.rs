@@ -469,7 +469,9 @@ fn logging_example_keeps_service_output_in_the_ring_and_in_var_log() {
     let _ = stdin.write_all(
         b"sleep 3; echo RING $(/proc/1/root/usr/bin/logread | grep -c ';write-to-the-logs.out;hello'); \
           /proc/1/root/usr/bin/service logs write-to-the-logs | head -1 | sed 's/^/SVCLOG /'; \
-          ls /var/log | sed 's/^/VARLOG /'; echo KMSG $(/proc/1/root/usr/bin/logread | grep -c ';kmsg;'); echo END-OF-CHECKS\n",
+          ls /var/log | sed 's/^/VARLOG /'; echo KMSG $(/proc/1/root/usr/bin/logread | grep -c ';kmsg;'); \
+          /proc/1/root/usr/bin/service exec write-to-the-logs echo EXEC IN CONTAINER; \
+          echo PSCOUNT $(/proc/1/root/usr/bin/service ps write-to-the-logs | grep -c 'while true'); echo END-OF-CHECKS\n",
     );
     let done = wait_console(&out, "END-OF-CHECKS\r\n", Duration::from_secs(60))
         || wait_console(&out, "END-OF-CHECKS\n", Duration::from_secs(1));
@@ -497,6 +499,17 @@ fn logging_example_keeps_service_output_in_the_ring_and_in_var_log() {
     assert!(
         !c.contains("KMSG 0"),
         "kernel log in the ring: {}",
+        tail(&c)
+    );
+    // service exec runs a command inside the running service; service ps lists it
+    assert!(
+        c.lines().any(|l| l.trim() == "EXEC IN CONTAINER"),
+        "service exec: {}",
+        tail(&c)
+    );
+    assert!(
+        c.lines().any(|l| l.trim() == "PSCOUNT 1"),
+        "service ps: {}",
         tail(&c)
     );
 }
