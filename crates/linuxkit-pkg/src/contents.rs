@@ -419,8 +419,14 @@ pub fn cargo_entries(dir: &Path, items: &[CargoItem], mtime: i64) -> Result<Vec<
         )
     })?;
     const TARGET: &str = "x86_64-unknown-linux-musl";
-    // The workspace's profile for in-VM binaries (small: opt-level s, LTO, stripped).
-    const PROFILE: &str = "in-vm";
+    // The workspace's profile for in-VM binaries (small: opt-level s, LTO,
+    // stripped) when it defines one, else release.
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap_or_default();
+    let profile = if manifest.contains("[profile.in-vm]") {
+        "in-vm"
+    } else {
+        "release"
+    };
     let target_dir = ws.join("target").join("pkg");
     let mut out = Vec::new();
     for item in items {
@@ -442,7 +448,7 @@ pub fn cargo_entries(dir: &Path, items: &[CargoItem], mtime: i64) -> Result<Vec<
                 .args([
                     "build",
                     "--profile",
-                    PROFILE,
+                    profile,
                     "--target",
                     TARGET,
                     "-p",
@@ -465,7 +471,7 @@ pub fn cargo_entries(dir: &Path, items: &[CargoItem], mtime: i64) -> Result<Vec<
                 ),
             ));
         }
-        let built = target_dir.join(TARGET).join(PROFILE).join(&bin);
+        let built = target_dir.join(TARGET).join(profile).join(&bin);
         let data = std::fs::read(&built)
             .map_err(|e| content_err(dir, format!("{}: {e}", built.display())))?;
         let path = image_path(&item.path).ok_or_else(|| {

@@ -147,9 +147,14 @@ pub fn package_hash(dir: &Path, opts: &TagOptions, extra: &[PathBuf]) -> Result<
                 .strip_prefix(&top)
                 .map(|r| r.to_string_lossy().to_string())
                 .unwrap_or_default();
+            if r.is_empty() {
+                continue;
+            }
             let t = tree(&r)?;
             if t.is_empty() {
-                hash.clear();
+                // Not in the commit (e.g. a Cargo.lock the first build
+                // writes): not part of the tag, and not making it dirty.
+                continue;
             }
             h.update(b"\0");
             h.update(r.as_bytes());
@@ -160,7 +165,7 @@ pub fn package_hash(dir: &Path, opts: &TagOptions, extra: &[PathBuf]) -> Result<
         if !hash.is_empty() {
             hash = hex::encode(h.finalize())[..40].to_string();
         }
-    } else {
+    } else if hash.is_empty() {
         for e in extra {
             let abs = e.canonicalize().unwrap_or_else(|_| e.clone());
             if let Ok(r) = abs.strip_prefix(&top) {
