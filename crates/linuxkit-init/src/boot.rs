@@ -15,7 +15,7 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use std::io::Write;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,8 @@ pub fn run() -> ! {
     }
     let _ = mask.thread_block();
 
-    setup(&words);
+    let mut loader = modules::Loader::new();
+    setup(&words, &mut loader);
     let opts = supervisor::Options {
         init_start_ms: start,
         echo_services: sys::cmdline_value(&words, "linuxkit.runc_console").as_deref() == Some("1"),
@@ -64,20 +65,8 @@ pub fn run() -> ! {
         sys::uptime_ms() - start
     ));
     let sup = spawn_supervisor(opts);
-    let t = Instant::now();
     let late: Vec<String> = modules::LATE.iter().map(|s| s.to_string()).collect();
-    let (loaded, problems) = modules::load(&late);
-    for p in problems {
-        log(&format!("warning: {p}"));
-    }
-    if !loaded.is_empty() {
-        log(&format!(
-            "loaded {} more modules in {:.1} ms: {}",
-            loaded.len(),
-            t.elapsed().as_secs_f64() * 1000.0,
-            loaded.join(" ")
-        ));
-    }
+    load_modules(&mut loader, &late, "more ");
     power_button();
     signal_loop(sup, &mask)
 }
@@ -95,7 +84,24 @@ fn spawn_supervisor(opts: supervisor::Options) -> Option<Pid> {
     }
 }
 
-fn setup(words: &[String]) {
+/// Load kernel modules and log what was loaded and any problem.
+fn load_modules(loader: &mut modules::Loader, names: &[String], more: &str) {
+    let t = Instant::now();
+    let (loaded, problems) = loader.load(names);
+    for p in problems {
+        log(&format!("warning: {p}"));
+    }
+    if !loaded.is_empty() {
+        log(&format!(
+            "loaded {} {more}modules in {:.1} ms: {}",
+            loaded.len(),
+            t.elapsed().as_secs_f64() * 1000.0,
+            loaded.join(" ")
+        ));
+    }
+}
+
+fn setup(words: &[String], loader: &mut modules::Loader) {
     warn("moving the root filesystem", move_root());
     for d in ["proc", "sys", "dev", "run", "tmp", "var", "mnt"] {
         let p = Path::new("/").join(d);
@@ -196,19 +202,7 @@ fn setup(words: &[String]) {
             None,
         ),
     );
-    let t = Instant::now();
-    let (loaded, problems) = modules::load(&modules::requested(words));
-    for p in problems {
-        log(&format!("warning: {p}"));
-    }
-    if !loaded.is_empty() {
-        log(&format!(
-            "loaded {} modules in {:.1} ms: {}",
-            loaded.len(),
-            t.elapsed().as_secs_f64() * 1000.0,
-            loaded.join(" ")
-        ));
-    }
+    load_modules(loader, &modules::requested(words), "");
     if Path::new("/sbin/mdev").exists() {
         let _ = sys::write("/proc/sys/kernel/hotplug", "/sbin/mdev");
     }
@@ -445,21 +439,11 @@ fn issue(words: &[String]) {
         }
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .write(true)
-            .custom_flags_noctty()
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
             .open(&path)
         {
             let _ = f.write_all(&text);
         }
-    }
-}
-
-trait NoCtty {
-    fn custom_flags_noctty(&mut self) -> &mut Self;
-}
-impl NoCtty for std::fs::OpenOptions {
-    fn custom_flags_noctty(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
     }
 }
 

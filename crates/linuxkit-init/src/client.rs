@@ -24,22 +24,28 @@ Commands:
   ps SERVICE             the processes of a service
 ";
 
+/// Connect to the supervisor and send one request.
+fn send(words: &[&str]) -> Result<UnixStream, String> {
+    let sock = proto::client_socket();
+    let mut s = UnixStream::connect(&sock).map_err(|e| {
+        format!(
+            "cannot reach the supervisor at {sock}: {e} (is this a linuxkit-rs system? set LINUXKIT_SERVICE_SOCKET if /run is elsewhere)"
+        )
+    })?;
+    s.write_all(proto::request(words).as_bytes())
+        .map_err(|e| format!("{sock}: {e}"))?;
+    Ok(s)
+}
+
 /// Send a request and print the reply; returns the exit status.
 fn call(words: &[&str]) -> i32 {
-    let mut s = match UnixStream::connect(proto::client_socket()) {
+    let s = match send(words) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!(
-                "cannot reach the supervisor at {}: {e} (is this a linuxkit-rs system? set LINUXKIT_SERVICE_SOCKET if /run is elsewhere)",
-                proto::client_socket()
-            );
+            eprintln!("{e}");
             return 1;
         }
     };
-    if let Err(e) = s.write_all(proto::request(words).as_bytes()) {
-        eprintln!("{}: {e}", proto::client_socket());
-        return 1;
-    }
     let mut out = std::io::stdout().lock();
     for line in BufReader::new(s).lines() {
         let Ok(line) = line else { break };
@@ -58,10 +64,7 @@ fn call(words: &[&str]) -> i32 {
 }
 
 fn info(name: &str) -> Result<(i32, String), String> {
-    let mut s = UnixStream::connect(proto::client_socket())
-        .map_err(|e| format!("{}: {e}", proto::client_socket()))?;
-    s.write_all(proto::request(&["info", name]).as_bytes())
-        .map_err(|e| e.to_string())?;
+    let s = send(&["info", name])?;
     let (mut pid, mut cgroup, mut err) = (0, String::new(), String::new());
     for line in BufReader::new(s).lines().map_while(Result::ok) {
         if let Some(p) = line.strip_prefix("o pid ") {

@@ -145,30 +145,51 @@ pub fn requested(cmdline: &[String]) -> Vec<String> {
     names
 }
 
-/// Load `names` and their dependencies; returns (loaded, problems).
-pub fn load(names: &[String]) -> (Vec<String>, Vec<String>) {
-    let release = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().to_string())
-        .unwrap_or_default();
-    let dir = Path::new("/lib/modules").join(&release);
-    if !dir.is_dir() {
-        return (Vec::new(), Vec::new());
+/// Loads modules; the module index is read once and reused for every call.
+#[derive(Debug, Default)]
+pub struct Loader {
+    idx: HashMap<String, PathBuf>,
+    seen: HashSet<String>,
+}
+
+impl Loader {
+    /// Index `/lib/modules/<running release>` (empty when there is none).
+    pub fn new() -> Loader {
+        let release = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().to_string())
+            .unwrap_or_default();
+        let dir = Path::new("/lib/modules").join(&release);
+        Loader {
+            idx: if dir.is_dir() {
+                index(&dir)
+            } else {
+                HashMap::new()
+            },
+            seen: HashSet::new(),
+        }
     }
-    let idx = index(&dir);
-    let mut loaded = Vec::new();
-    let mut problems = Vec::new();
-    let mut seen = HashSet::new();
-    for n in names {
-        load_one(
-            n,
-            &idx,
-            &mut seen,
-            &mut loaded,
-            &mut problems,
-            DEFAULT.contains(&n.as_str()),
-        );
+
+    /// Load `names` and their dependencies; returns (loaded, problems).
+    /// The built-in [`DEFAULT`] and [`LATE`] names may be absent.
+    pub fn load(&mut self, names: &[String]) -> (Vec<String>, Vec<String>) {
+        let mut loaded = Vec::new();
+        let mut problems = Vec::new();
+        if self.idx.is_empty() {
+            return (loaded, problems);
+        }
+        for n in names {
+            let optional = DEFAULT.contains(&n.as_str()) || LATE.contains(&n.as_str());
+            load_one(
+                n,
+                &self.idx,
+                &mut self.seen,
+                &mut loaded,
+                &mut problems,
+                optional,
+            );
+        }
+        (loaded, problems)
     }
-    (loaded, problems)
 }
 
 fn load_one(

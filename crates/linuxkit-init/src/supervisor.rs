@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -139,7 +140,7 @@ fn main_loop(opts: Options) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let kmsg = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags_nonblock()
+        .custom_flags(libc::O_NONBLOCK)
         .open("/dev/kmsg")
         .ok();
 
@@ -238,18 +239,6 @@ fn main_loop(opts: Options) -> std::io::Result<()> {
         // A SIGCHLD may have been merged with others; reaping is cheap.
         s.reap();
         s.enforce_deadlines();
-    }
-}
-
-/// `OpenOptions` with O_NONBLOCK.
-trait NonBlock {
-    fn custom_flags_nonblock(&mut self) -> &mut Self;
-}
-
-impl NonBlock for std::fs::OpenOptions {
-    fn custom_flags_nonblock(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_NONBLOCK)
     }
 }
 

@@ -138,18 +138,22 @@ pub fn package_hash(dir: &Path, opts: &TagOptions, extra: &[PathBuf]) -> Result<
     } else {
         format!("{rel}/")
     }];
-    if !extra.is_empty() && !hash.is_empty() {
+    // The extra sources, relative to the repository top.
+    let extra_rel: Vec<String> = extra
+        .iter()
+        .filter_map(|e| {
+            let abs = e.canonicalize().unwrap_or_else(|_| e.clone());
+            let r = abs.strip_prefix(&top).ok()?.to_string_lossy().to_string();
+            (!r.is_empty()).then_some(r)
+        })
+        .collect();
+    if hash.is_empty() {
+        // Not committed: only the dirty hash, over everything.
+        specs.extend(extra_rel);
+    } else if !extra_rel.is_empty() {
         let mut h = Sha256::new();
         h.update(hash.as_bytes());
-        for e in extra {
-            let abs = e.canonicalize().unwrap_or_else(|_| e.clone());
-            let r = abs
-                .strip_prefix(&top)
-                .map(|r| r.to_string_lossy().to_string())
-                .unwrap_or_default();
-            if r.is_empty() {
-                continue;
-            }
+        for r in extra_rel {
             let t = tree(&r)?;
             if t.is_empty() {
                 // Not in the commit (e.g. a Cargo.lock the first build
@@ -162,16 +166,7 @@ pub fn package_hash(dir: &Path, opts: &TagOptions, extra: &[PathBuf]) -> Result<
             h.update(t.as_bytes());
             specs.push(r);
         }
-        if !hash.is_empty() {
-            hash = hex::encode(h.finalize())[..40].to_string();
-        }
-    } else if hash.is_empty() {
-        for e in extra {
-            let abs = e.canonicalize().unwrap_or_else(|_| e.clone());
-            if let Ok(r) = abs.strip_prefix(&top) {
-                specs.push(r.to_string_lossy().to_string());
-            }
-        }
+        hash = hex::encode(h.finalize())[..40].to_string();
     }
     if commit != "HEAD" {
         return Ok(hash);
