@@ -5,10 +5,18 @@
 //! ISO formats arrive with the formats issue.
 
 pub mod cpio;
+pub mod disk;
 pub mod entry;
+pub mod erofs;
+pub mod fat;
 pub mod gzip;
+pub mod iso9660;
+pub mod partition;
 pub mod path;
+pub mod qcow2;
 pub mod tar;
 pub mod time;
+pub mod vhd;
+pub mod vmdk;
 
 pub use entry::{Entry, Kind};

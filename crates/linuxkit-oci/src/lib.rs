@@ -1,6 +1,6 @@
 //! OCI images for linuxkit-rs: references, the on-disk OCI-layout cache that
 //! upstream LinuxKit also reads and writes, and import/export of layout tarballs.
-//! Registry pulls and pushes arrive in a later issue.
+//! The [`registry`] client pulls and pushes over the distribution API.
 //!
 //! Modules: [`reference`] (names and platforms, pure), [`types`] (the JSON
 //! documents), [`blob`] (verified reads, atomic writes), [`lock`] (the cache
@@ -14,6 +14,7 @@ mod export;
 mod import;
 pub mod lock;
 pub mod reference;
+pub mod registry;
 pub mod types;
 
 pub use blob::BlobReader;

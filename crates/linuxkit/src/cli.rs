@@ -16,12 +16,15 @@ pub struct Cli {
     /// Image cache directory (default: $LINUXKIT_CACHE, else ~/.linuxkit/cache)
     #[arg(long, global = true, value_name = "DIR")]
     pub cache: Option<PathBuf>,
-    /// Registry mirror, `<registry>=<url>` or `<url>` (repeatable; registry pulls arrive later)
+    /// Registry mirror, `<registry>=<url>` or `<url>` for all (repeatable; env LINUXKIT_MIRROR is added first)
     #[arg(long, global = true, value_name = "SPEC")]
     pub mirror: Vec<String>,
-    /// Extra CA certificate for registry TLS (repeatable; registry pulls arrive later)
+    /// Extra CA certificate (PEM) trusted for registry TLS (repeatable)
     #[arg(long = "cert-file", global = true, value_name = "PATH")]
     pub cert_file: Vec<PathBuf>,
+    /// Registry (host[:port]) spoken to over plain HTTP (repeatable; env LINUXKIT_INSECURE_REGISTRIES; loopback registries fall back to HTTP by themselves)
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
     /// Print errors only
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -44,13 +47,9 @@ pub enum Command {
     Metadata(MetadataCommand),
     /// Build packages natively (no Docker): images from Debian packages, files and cargo binaries
     Pkg(PkgArgs),
-    /// Push an image to a cloud (not implemented yet)
-    #[command(allow_external_subcommands = true)]
-    Push {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Push an image: `push registry FILE REF` (a tar or docker output as an OCI image); clouds are not implemented yet
+    #[command(subcommand)]
+    Push(PushCommand),
     /// Run an image (default backend on Linux: qemu)
     Run(RunArgs),
     /// Serve a directory over HTTP (not implemented yet)
@@ -163,18 +162,44 @@ pub enum CacheCommand {
         /// Image name
         image: String,
     },
-    /// Pull images from a registry (not implemented yet)
+    /// Pull images (every platform of an index) from their registries into the cache
     Pull {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// Image references (`:latest` when no tag or digest is given)
+        #[arg(required = true)]
+        names: Vec<String>,
     },
-    /// Push images to a registry (not implemented yet)
+    /// Push images from the cache to a registry
     Push {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// Remote name to push to (default: the image's own name; only with one image)
+        #[arg(long = "remote-name")]
+        remote_name: Option<String>,
+        /// Also tag each platform of an index as `<tag>-<arch>`
+        #[arg(long = "with-arch-tags")]
+        with_arch_tags: bool,
+        /// Replace a remote index instead of keeping the platforms it has and ours lacks
+        #[arg(long = "override")]
+        override_remote: bool,
+        /// Image names in the cache
+        #[arg(required = true)]
+        names: Vec<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PushCommand {
+    /// Push a `tar` or `docker` build output to a registry as a one-layer OCI image
+    Registry {
+        /// Architecture recorded in the image config (default: this machine's)
+        #[arg(long)]
+        arch: Option<String>,
+        /// The build output (`<name>.tar` or `<name>.docker`)
+        file: PathBuf,
+        /// Where to push, e.g. registry.example:5000/me/system:v1
+        reference: String,
+    },
+    /// Clouds (aws, azure, gcp, openstack, ...): not implemented yet
+    #[command(external_subcommand)]
+    Other(Vec<String>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -234,6 +259,9 @@ pub enum PkgCommand {
         /// Re-resolve Debian packages and rewrite debian.lock
         #[arg(long = "update-lock")]
         update_lock: bool,
+        /// Push the built images (the index and the `<tag>-<arch>` images) to their registry
+        #[arg(long)]
+        push: bool,
         /// The global `--cache` (filled in by dispatch)
         #[arg(skip)]
         pkg_cache: Option<PathBuf>,
@@ -261,7 +289,22 @@ pub enum PkgCommand {
         #[arg(required = true)]
         dirs: Vec<String>,
     },
-    /// Push packages to a registry (not implemented yet)
+    /// Build (if needed) and push packages: the same as `pkg build --push`
+    Push {
+        /// Build even if the image is already in the cache
+        #[arg(long)]
+        force: bool,
+        /// Platforms to build, e.g. linux/amd64
+        #[arg(long, value_delimiter = ',')]
+        platforms: Option<Vec<String>>,
+        /// The global `--cache` (filled in by dispatch)
+        #[arg(skip)]
+        pkg_cache: Option<PathBuf>,
+        /// Package directories
+        #[arg(required = true)]
+        dirs: Vec<String>,
+    },
+    /// Other upstream subcommands (builder, remote-tag): not implemented
     #[command(external_subcommand)]
     Other(Vec<String>),
 }

@@ -131,7 +131,7 @@ fn parse_formats(list: &[String], have_output: bool) -> Result<Vec<String>> {
 }
 
 /// Run `linuxkit build`.
-pub fn run(args: BuildArgs) -> Result<()> {
+pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> {
     let formats = parse_formats(&args.format, args.output.is_some())?;
     if let Some(o) = &args.output {
         if formats.len() != 1 {
@@ -182,12 +182,6 @@ pub fn run(args: BuildArgs) -> Result<()> {
             "--docker: there is no Docker engine to read images from; linuxkit-rs reads images from its cache (import them with `linuxkit cache import`)"
         );
     }
-    if args.pull {
-        bail!(
-            "--pull: pulling from registries is not implemented yet; import images with `linuxkit cache import FILE.tar`"
-        );
-    }
-
     let (moby, packages) = load_config(&args.files)?;
     if args.dry_run {
         print!("{}", linuxkit_config::dry_run_yaml(&moby));
@@ -211,16 +205,21 @@ pub fn run(args: BuildArgs) -> Result<()> {
             .unwrap_or(linuxkit_formats::entry::DEFAULT_MTIME),
         ..Default::default()
     };
+    let mut local_packages = std::collections::HashSet::new();
     for dir in &packages {
-        linuxkit_pkg::build::build(dir, &cache, &pkg_opts)
+        let b = linuxkit_pkg::build::build(dir, &cache, &pkg_opts)
             .with_context(|| format!("cannot build package {} named by @pkg:", dir.display()))?;
+        local_packages.insert(b.tag.canonical);
     }
+    let platform = match &args.arch {
+        Some(a) => Platform::linux(a),
+        None => Platform::host(),
+    };
+    pull_missing(&moby, &cache, &platform, args.pull, &local_packages, reg)?;
 
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let mut opts = BuildOptions::new(cwd);
-    if let Some(a) = &args.arch {
-        opts.platform = Platform::linux(a);
-    }
+    opts.platform = platform;
     opts.decompress_kernel = args.decompress_kernel;
     opts.input_tar = args.input_tar.clone();
     opts.dockerfile = formats.iter().any(|f| f == "docker");
@@ -342,4 +341,57 @@ mod tests {
                 .contains("unknown format type nope")
         );
     }
+}
+
+/// Every image a configuration names, as written, in order, once each.
+fn image_refs(moby: &linuxkit_config::Moby) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |r: &str| {
+        if !r.is_empty() && !out.iter().any(|x| x == r) {
+            out.push(r.to_string());
+        }
+    };
+    add(&moby.kernel.image);
+    moby.init.iter().for_each(|i| add(i));
+    for i in moby
+        .onboot
+        .iter()
+        .chain(&moby.services)
+        .chain(&moby.onshutdown)
+    {
+        add(&i.image);
+    }
+    for v in &moby.volumes {
+        add(&v.image);
+    }
+    out
+}
+
+/// Pull what the cache lacks for `platform` (everything with `--pull`, except
+/// the local packages just built), as upstream's resolution does (cli.md §5.2).
+fn pull_missing(
+    moby: &linuxkit_config::Moby,
+    cache: &Cache,
+    platform: &Platform,
+    force: bool,
+    local: &std::collections::HashSet<String>,
+    reg: &super::registry::RegistryFlags,
+) -> Result<()> {
+    let mut client = None;
+    for written in image_refs(moby) {
+        let canonical = linuxkit_build::images::canonical(&written)?;
+        if local.contains(&canonical) {
+            continue;
+        }
+        if !force && cache.resolve(&canonical, platform).is_ok() {
+            continue;
+        }
+        if client.is_none() {
+            client = Some(reg.client()?);
+        }
+        if let Some(c) = &client {
+            super::registry::pull_for_build(c, cache, &written, &canonical, platform)?;
+        }
+    }
+    Ok(())
 }

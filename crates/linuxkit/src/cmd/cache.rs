@@ -1,13 +1,15 @@
-//! `linuxkit cache ls | rm | clean | import | export`.
+//! `linuxkit cache ls | rm | clean | import | export | pull | push`.
 
+use super::registry::RegistryFlags;
 use crate::cli::CacheCommand;
 use anyhow::{Context, Result, bail};
-use linuxkit_oci::{Cache, ExportFormat, Platform};
+use linuxkit_oci::registry::{Client, Platforms, PushOptions};
+use linuxkit_oci::{Cache, ExportFormat, Platform, Reference};
 use std::io::Write;
 use std::path::PathBuf;
 
 /// Run a cache subcommand.
-pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand) -> Result<()> {
+pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand, reg: &RegistryFlags) -> Result<()> {
     let root = cache_flag.unwrap_or_else(|| Cache::default_root(true));
     let open = || {
         Cache::open(&root)
@@ -26,17 +28,41 @@ pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand) -> Result<()> {
             published_only,
             names,
         } => {
-            if published_only {
-                bail!("--published-only needs registry access, which is not implemented yet");
-            }
-            open()?.remove(&names)?;
+            let cache = open()?;
+            let names = if published_only {
+                let client = reg.client()?;
+                let mut keep = Vec::new();
+                for n in names {
+                    if is_published(&client, &cache, &n)? {
+                        keep.push(n);
+                    } else {
+                        tracing::info!("kept {n}: not published with the same digest");
+                    }
+                }
+                keep
+            } else {
+                names
+            };
+            cache.remove(&names)?;
             for n in &names {
                 tracing::info!("removed {n}");
             }
         }
         CacheCommand::Clean { published_only } => {
             if published_only {
-                bail!("--published-only needs registry access, which is not implemented yet");
+                let cache = open()?;
+                let client = reg.client()?;
+                let mut gone = Vec::new();
+                for (n, _) in cache.list()? {
+                    if is_published(&client, &cache, &n).unwrap_or(false) {
+                        gone.push(n);
+                    }
+                }
+                cache.remove(&gone)?;
+                for n in &gone {
+                    tracing::info!("removed {n}");
+                }
+                return Ok(());
             }
             if root.exists() {
                 open()?.clean()?;
@@ -97,9 +123,101 @@ pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand) -> Result<()> {
                 pending.commit()?;
             }
         }
-        CacheCommand::Pull { .. } | CacheCommand::Push { .. } => {
-            bail!("registry access is not implemented yet")
+        CacheCommand::Pull { names } => {
+            let cache = open()?;
+            let client = reg.client()?;
+            for n in names {
+                pull(&client, &cache, &n)?;
+            }
+        }
+        CacheCommand::Push {
+            remote_name,
+            with_arch_tags,
+            override_remote,
+            names,
+        } => {
+            if remote_name.is_some() && names.len() > 1 {
+                bail!("--remote-name can only be used with a single image");
+            }
+            let cache = open()?;
+            let client = reg.client()?;
+            for n in &names {
+                let local = Reference::parse(n)?;
+                let local_name = cache_name(&local);
+                let remote = match &remote_name {
+                    Some(r) => Reference::parse(r)?,
+                    None => local.clone(),
+                };
+                let opts = PushOptions {
+                    with_arch_tags,
+                    override_remote,
+                    mount_from: (local.registry == remote.registry
+                        && local.repository != remote.repository)
+                        .then(|| local.repository.clone()),
+                };
+                println!("Pushing local {local_name} as {remote}");
+                let pushed = client
+                    .push(&cache, &local_name, &remote, &opts)
+                    .with_context(|| format!("cannot push {local_name} to {remote}"))?;
+                println!(
+                    "Pushed {remote} ({}), tags: {}",
+                    pushed.root.digest,
+                    pushed.tags.join(", ")
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// The cache name of a reference: canonical, `:latest` when neither tag nor digest is given.
+fn cache_name(r: &Reference) -> String {
+    let mut r = r.clone();
+    if r.tag.is_none() && r.digest.is_none() {
+        r.tag = Some("latest".into());
+    }
+    r.canonical()
+}
+
+/// `cache pull NAME`: every platform; the index under its name and each
+/// platform's manifest also under `<name>-<arch>`, as upstream does.
+fn pull(client: &Client, cache: &Cache, name: &str) -> Result<()> {
+    let mut r = Reference::parse(name)?;
+    if r.tag.is_none() && r.digest.is_none() {
+        r.tag = Some("latest".into());
+    }
+    let canonical = r.canonical();
+    tracing::info!("Pull image: {canonical}");
+    let pulled = client
+        .pull(cache, &r, Platforms::All)
+        .with_context(|| format!("could not pull image {name}"))?;
+    let mut names = vec![(canonical.clone(), pulled.root.clone())];
+    if linuxkit_oci::is_index_media_type(&pulled.root.media_type) && r.digest.is_none() {
+        for d in &pulled.manifests {
+            if let Some(p) = &d.platform
+                && !p.architecture.is_empty()
+                && p.architecture != "unknown"
+            {
+                let mut desc = d.clone();
+                desc.annotations = None;
+                names.push((format!("{canonical}-{}", p.architecture), desc));
+            }
+        }
+    }
+    cache.set_names(names)?;
+    tracing::info!("pulled {canonical} ({})", pulled.root.digest);
+    Ok(())
+}
+
+/// Is the cached image published in its registry with the same root digest?
+fn is_published(client: &Client, cache: &Cache, name: &str) -> Result<bool> {
+    let Some(local) = cache.lookup(name)? else {
+        bail!(
+            "no image named {name} in the cache {}",
+            cache.root().display()
+        );
+    };
+    let r = Reference::parse(name)?;
+    let remote = client.remote_digest(&r)?;
+    Ok(remote.as_deref() == Some(local.digest.as_str()))
 }

@@ -3,10 +3,13 @@
 mod build;
 mod cache;
 mod pkg;
+mod push;
+pub mod registry;
 pub mod run;
 
-use crate::cli::{CacheCommand, Cli, Command, MetadataCommand};
+use crate::cli::{Cli, Command, MetadataCommand};
 use anyhow::{Result, bail};
+use registry::RegistryFlags;
 
 fn not_yet(what: &str, issue: &str) -> Result<()> {
     bail!("`linuxkit {what}` is not implemented yet in linuxkit-rs (planned with the {issue} work)")
@@ -14,19 +17,21 @@ fn not_yet(what: &str, issue: &str) -> Result<()> {
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    let reg = RegistryFlags {
+        mirrors: cli.mirror.clone(),
+        cert_files: cli.cert_file.clone(),
+        insecure: cli.insecure_registry.clone(),
+        quiet: cli.quiet,
+    };
     match cli.command {
         Command::Build(mut args) => {
             args.build_cache = cli.cache;
-            build::run(args)
+            build::run(args, &reg)
         }
-        Command::Cache(c) => match c {
-            CacheCommand::Pull { .. } => not_yet("cache pull", "registry"),
-            CacheCommand::Push { .. } => not_yet("cache push", "registry"),
-            other => cache::run(cli.cache, other),
-        },
+        Command::Cache(c) => cache::run(cli.cache, c, &reg),
         Command::Metadata(MetadataCommand::Create { .. }) => not_yet("metadata create", "formats"),
-        Command::Pkg(args) => pkg::run(args, cli.cache),
-        Command::Push { .. } => not_yet("push", "cloud"),
+        Command::Pkg(args) => pkg::run(args, cli.cache, &reg),
+        Command::Push(p) => push::run(p, cli.cache, &reg),
         Command::Run(args) => {
             let code = run::run(args)?;
             if code != 0 {

@@ -1,5 +1,6 @@
 //! `linuxkit pkg build | show-tag | manifest`.
 
+use super::registry::RegistryFlags;
 use crate::cli::{PkgArgs, PkgCommand, PkgCommon};
 use anyhow::{Context, Result, bail};
 use linuxkit_oci::{Cache, Descriptor};
@@ -30,7 +31,7 @@ fn open_cache(flag: Option<PathBuf>) -> Result<Cache> {
 }
 
 /// Run a `pkg` subcommand.
-pub fn run(args: PkgArgs, cache: Option<PathBuf>) -> Result<()> {
+pub fn run(args: PkgArgs, cache: Option<PathBuf>, reg: &RegistryFlags) -> Result<()> {
     let mut opts = options(&args.common);
     match args.command {
         PkgCommand::ShowTag { canonical, dirs } => {
@@ -43,6 +44,7 @@ pub fn run(args: PkgArgs, cache: Option<PathBuf>) -> Result<()> {
             force,
             platforms,
             update_lock,
+            push,
             pkg_cache,
             dirs,
         } => {
@@ -50,14 +52,18 @@ pub fn run(args: PkgArgs, cache: Option<PathBuf>) -> Result<()> {
             opts.platforms = platforms;
             opts.update_lock = update_lock;
             let cache = open_cache(pkg_cache.or(cache.clone()))?;
-            for d in dirs {
-                let b = linuxkit_pkg::build::build(Path::new(&d), &cache, &opts)?;
-                if b.built {
-                    println!("Built {}", b.tag.short);
-                } else {
-                    println!("{} is up to date in the cache", b.tag.short);
-                }
-            }
+            build_and_push(&cache, &opts, &dirs, push.then_some(reg))?;
+        }
+        PkgCommand::Push {
+            force,
+            platforms,
+            pkg_cache,
+            dirs,
+        } => {
+            opts.force = force;
+            opts.platforms = platforms;
+            let cache = open_cache(pkg_cache.or(cache.clone()))?;
+            build_and_push(&cache, &opts, &dirs, Some(reg))?;
         }
         PkgCommand::Manifest { pkg_cache, dirs } => {
             let cache = open_cache(pkg_cache.or(cache.clone()))?;
@@ -99,10 +105,56 @@ pub fn run(args: PkgArgs, cache: Option<PathBuf>) -> Result<()> {
         }
         PkgCommand::Other(a) => {
             bail!(
-                "`linuxkit pkg {}` is not implemented yet in linuxkit-rs (pushing needs the registry work)",
+                "`linuxkit pkg {}` is not implemented in linuxkit-rs (there is no BuildKit builder to manage; `pkg build`, `pkg push`, `pkg show-tag` and `pkg manifest` are)",
                 a.first().map(String::as_str).unwrap_or("")
             )
         }
+    }
+    Ok(())
+}
+
+/// Build each package (unless cached) and, with a registry, push its index
+/// under the tag and each platform's image as `<tag>-<arch>`.
+fn build_and_push(
+    cache: &Cache,
+    opts: &linuxkit_pkg::build::BuildOptions,
+    dirs: &[String],
+    push: Option<&RegistryFlags>,
+) -> Result<()> {
+    let client = push.map(|r| r.client()).transpose()?;
+    for d in dirs {
+        let b = linuxkit_pkg::build::build(Path::new(d), cache, opts)?;
+        if b.built {
+            println!("Built {}", b.tag.short);
+        } else {
+            println!("{} is up to date in the cache", b.tag.short);
+        }
+        let Some(client) = &client else { continue };
+        if b.tag.short.ends_with("-dirty") {
+            bail!(
+                "not pushing {}: the package directory {d} has uncommitted changes; commit them first",
+                b.tag.short
+            );
+        }
+        let remote = linuxkit_oci::Reference::parse(&b.tag.canonical)?;
+        println!("Pushing {}", b.tag.short);
+        let pushed = client
+            .push(
+                cache,
+                &b.tag.canonical,
+                &remote,
+                &linuxkit_oci::registry::PushOptions {
+                    with_arch_tags: true,
+                    ..Default::default()
+                },
+            )
+            .with_context(|| format!("cannot push package {d} as {}", b.tag.short))?;
+        println!(
+            "Pushed {} ({}), tags: {}",
+            b.tag.short,
+            pushed.root.digest,
+            pushed.tags.join(", ")
+        );
     }
     Ok(())
 }
