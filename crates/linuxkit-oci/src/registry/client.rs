@@ -298,6 +298,13 @@ fn tls_error(e: &ureq::Error) -> bool {
     }
 }
 
+/// Did a TLS handshake fail because the server answered in plain HTTP?
+/// (Not for certificate errors: those must stay errors.)
+fn speaks_plain_http(e: &ureq::Error) -> bool {
+    let text = e.to_string();
+    tls_error(e) && (text.contains("InvalidContentType") || text.contains("corrupt message"))
+}
+
 /// Delay from a `Retry-After` header (seconds; HTTP dates are not used by registries).
 fn retry_after(resp: &Response) -> Option<Duration> {
     let v = resp.headers().get("retry-after")?.to_str().ok()?;
@@ -497,7 +504,7 @@ impl Client {
                     if base.starts_with("https://")
                         && is_loopback(&ep.registry)
                         && !ep.mirror
-                        && (tls_error(&e) || matches!(e, ureq::Error::Protocol(_)))
+                        && speaks_plain_http(&e)
                     {
                         // A loopback registry that speaks plain HTTP (as go-containerregistry allows).
                         if let Ok(mut m) = self.plain_http.lock() {

@@ -110,7 +110,22 @@ impl Client {
         req.headers.push(("accept", MANIFEST_ACCEPT.to_string()));
         let resp = self.send(ep, ctx, &req)?;
         if resp.status().as_u16() != 200 {
-            return Err(self.status_error(ctx, &req, resp, &format!("manifest {ident}")));
+            let status = resp.status().as_u16();
+            let err = self.status_error(ctx, &req, resp, &format!("manifest {ident}"));
+            // distribution answers MANIFEST_UNKNOWN for unknown repositories
+            // too; its tag list tells the two apart.
+            if status == 404
+                && matches!(err, RegistryError::ManifestNotFound { .. })
+                && !self.repository_exists(ep, ctx)
+            {
+                return Err(RegistryError::RepositoryNotFound {
+                    registry: ctx.registry.clone(),
+                    reference: ctx.reference.clone(),
+                    repository: ctx.repository.clone(),
+                    detail: "404, and it lists no tags".into(),
+                });
+            }
+            return Err(err);
         }
         let header = resp
             .headers()
@@ -161,6 +176,21 @@ impl Client {
             media_type,
             digest,
         })
+    }
+
+    /// Does the repository exist (its tag list answers)? Errors count as "yes",
+    /// so the caller keeps its more specific error.
+    fn repository_exists(&self, ep: &Endpoint, ctx: &Ctx) -> bool {
+        let req = Req::new(
+            "GET",
+            format!("/v2/{}/tags/list", ctx.repository),
+            format!("repository:{}:pull", ctx.repository),
+            "pull",
+        );
+        match self.send(ep, ctx, &req) {
+            Ok(resp) => resp.status().as_u16() != 404,
+            Err(_) => true,
+        }
     }
 
     /// Find the root manifest: mirrors first, then the registry itself.

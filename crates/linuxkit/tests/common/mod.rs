@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,701 @@
+//! The registry client against a real registry (Debian's `docker-registry`,
+//! started per test on 127.0.0.1): anonymous, basic, TLS with a test CA and
+//! token auth; interop with skopeo and umoci both ways, multi-arch indexes;
+//! faults injected by a TCP proxy; clear errors for what users get wrong.
+
+mod common;
+
+use common::registry::*;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+fn lk(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    linuxkit(dir, args, env)
+}
+
+fn failed(o: &Output) -> String {
+    let e = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "expected a failure, got success: {e}");
+    e
+}
+
+/// Every blob in the cache hashes to its name, index.json parses, and no
+/// temporary file sits among the blobs. Returns the names.
+fn consistent(cache: &Path) -> Vec<String> {
+    use sha2::Digest as _;
+    let blobs = cache.join("blobs/sha256");
+    if let Ok(d) = std::fs::read_dir(&blobs) {
+        for e in d {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().to_string();
+            assert!(
+                name.len() == 64 && name.bytes().all(|c| c.is_ascii_hexdigit()),
+                "stray file {name} among the blobs"
+            );
+            let data = std::fs::read(e.path()).unwrap();
+            assert_eq!(
+                hex::encode(sha2::Sha256::digest(&data)),
+                name,
+                "corrupt blob"
+            );
+        }
+    }
+    let c = linuxkit_oci::Cache::open(cache).unwrap();
+    c.list().unwrap().into_iter().map(|(n, _)| n).collect()
+}
+
+fn names_digest(cache: &Path, name: &str) -> Option<String> {
+    let c = linuxkit_oci::Cache::open(cache).unwrap();
+    c.lookup(name).unwrap().map(|d| d.digest)
+}
+
+fn partials(cache: &Path) -> Vec<(PathBuf, u64)> {
+    std::fs::read_dir(cache.join("ingest"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| (e.path(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let reg = Registry::start(Auth::Anonymous);
+    let layout = synthetic_layout(d, &["amd64", "arm64"], 2, 200_000);
+    skopeo_push(&reg, &layout, "test/img:v1");
+
+    // skopeo → us: the whole index, with per-arch names.
+    let cache = d.join("cache");
+    let c = cache.to_str().unwrap();
+    let name = reg.image_ref("test/img:v1");
+    ok(&lk(d, &["--cache", c, "cache", "pull", &name], &[]));
+    let names = consistent(&cache);
+    for n in [
+        name.clone(),
+        format!("{name}-amd64"),
+        format!("{name}-arm64"),
+    ] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    assert_eq!(
+        names_digest(&cache, &name),
+        Some(layout.index.digest.clone())
+    );
+    for img in &layout.images {
+        for l in &img.layers {
+            assert!(cache.join("blobs/sha256").join(&l.digest[7..]).is_file());
+        }
+    }
+
+    // us → skopeo: the index under another name, with <tag>-<arch> tags.
+    let copy = reg.image_ref("test/copy:v2");
+    ok(&lk(
+        d,
+        &[
+            "--cache",
+            c,
+            "cache",
+            "push",
+            "--remote-name",
+            &copy,
+            "--with-arch-tags",
+            &name,
+        ],
+        &[],
+    ));
+    let raw = skopeo_inspect_raw(&reg, "test/copy:v2");
+    assert_eq!(
+        sha256_digest(&raw),
+        layout.index.digest,
+        "index bytes changed"
+    );
+    let arm = skopeo_inspect_raw(&reg, "test/copy:v2-arm64");
+    assert_eq!(sha256_digest(&arm), layout.image("arm64").manifest.digest);
+
+    // umoci unpacks what we pushed (skopeo picks this machine's platform).
+    let oci = d.join("oci");
+    let mut args: Vec<String> = vec!["copy".into()];
+    args.extend(skopeo_creds_for(&reg, "src"));
+    args.push(reg.docker_ref("test/copy:v2"));
+    args.push(format!("oci:{}:v2", oci.display()));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = skopeo(&a);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bundle = d.join("bundle");
+    let o = std::process::Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:v2", oci.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "umoci: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let amd = layout.image("amd64");
+    for f in amd.files.iter().flatten() {
+        assert!(bundle.join("rootfs").join(f).is_file(), "{f} not unpacked");
+    }
+
+    // build pulls only what it lacks, for the --arch asked; --pull forces.
+    let fresh = d.join("fresh");
+    std::fs::write(d.join("s.yml"), format!("init:\n  - {name}\n")).unwrap();
+    let f = fresh.to_str().unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            "build",
+            "--cache",
+            f,
+            "--no-sbom",
+            "--format",
+            "tar",
+            "--name",
+            "s",
+        ];
+        args.extend_from_slice(extra);
+        args.push("s.yml");
+        lk(d, &args, &[])
+    };
+    let err = ok(&build(&["--arch", "arm64"]));
+    assert!(err.contains("Pull image"), "{err}");
+    let arm = layout.image("arm64");
+    let listing = String::from_utf8_lossy(
+        &std::process::Command::new("tar")
+            .args(["-tf"])
+            .arg(d.join("s.tar"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    for f in arm.files.iter().flatten() {
+        assert!(listing.contains(f.as_str()), "{f} not in the arm64 build");
+    }
+    for l in &amd.layers {
+        assert!(
+            !fresh.join("blobs/sha256").join(&l.digest[7..]).exists(),
+            "amd64 layer pulled for an arm64 build"
+        );
+    }
+    let err = ok(&build(&["--arch", "arm64"]));
+    assert!(!err.contains("Pull image"), "pulled again: {err}");
+    let err = ok(&build(&["--arch", "arm64", "--pull"]));
+    assert!(err.contains("Pull image"), "--pull did not pull: {err}");
+    let err = failed(&build(&["--arch", "riscv64"]));
+    assert!(
+        err.contains("linux/riscv64") && err.contains("linux/arm64"),
+        "{err}"
+    );
+
+    // A mirror for docker.io serves short names.
+    let m = d.join("mirror");
+    ok(&lk(
+        d,
+        &[
+            "--cache",
+            m.to_str().unwrap(),
+            "--mirror",
+            &format!("docker.io={}", reg.url()),
+            "cache",
+            "pull",
+            "test/img:v1",
+        ],
+        &[],
+    ));
+    assert_eq!(
+        names_digest(&m, "docker.io/test/img:v1"),
+        Some(layout.index.digest.clone())
+    );
+}
+
+#[test]
+fn basic_auth_uses_docker_credentials_and_explains_missing_or_wrong_ones() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let reg = Registry::start(Auth::basic("alice", "s3cret"));
+    let layout = synthetic_layout(d, &["amd64"], 2, 100_000);
+    skopeo_push(&reg, &layout, "test/img:v1");
+    let docker = d.join("docker");
+    docker_config(&docker, &reg);
+    let env = [("DOCKER_CONFIG", docker.to_str().unwrap())];
+    let c = d.join("cache");
+    let c = c.to_str().unwrap();
+    let name = reg.image_ref("test/img:v1");
+    ok(&lk(d, &["--cache", c, "cache", "pull", &name], &env));
+    // Pushed to another repository: the blobs are mounted, the manifest copied.
+    let other = reg.image_ref("test/other:v1");
+    ok(&lk(
+        d,
+        &[
+            "--cache",
+            c,
+            "cache",
+            "push",
+            "--remote-name",
+            &other,
+            &name,
+        ],
+        &env,
+    ));
+    assert_eq!(
+        sha256_digest(&skopeo_inspect_raw(&reg, "test/other:v1")),
+        layout.index.digest
+    );
+
+    let empty = d.join("nocreds");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = failed(&lk(
+        d,
+        &["--cache", c, "cache", "pull", &name],
+        &[("DOCKER_CONFIG", empty.to_str().unwrap())],
+    ));
+    assert!(
+        e.contains("requires authentication")
+            && e.contains(reg.host())
+            && e.contains("docker login"),
+        "{e}"
+    );
+    let wrong = d.join("wrong");
+    std::fs::create_dir_all(&wrong).unwrap();
+    std::fs::write(
+        wrong.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            reg.host(),
+            base64_std(b"alice:wrong")
+        ),
+    )
+    .unwrap();
+    let e = failed(&lk(
+        d,
+        &["--cache", c, "cache", "pull", &name],
+        &[("DOCKER_CONFIG", wrong.to_str().unwrap())],
+    ));
+    assert!(
+        e.contains("rejected the credentials") && e.contains(&name),
+        "{e}"
+    );
+}
+
+#[test]
+fn tls_registries_need_their_ca_and_get_it_from_cert_file() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let reg = Registry::start(Auth::Tls);
+    let layout = synthetic_layout(d, &["amd64"], 1, 100_000);
+    skopeo_push(&reg, &layout, "test/img:v1");
+    let c = d.join("cache");
+    let c = c.to_str().unwrap();
+    let name = reg.image_ref("test/img:v1");
+    let e = failed(&lk(d, &["--cache", c, "cache", "pull", &name], &[]));
+    assert!(e.contains("--cert-file") && e.contains(reg.host()), "{e}");
+    let ca = reg.ca_pem.clone().unwrap();
+    ok(&lk(
+        d,
+        &[
+            "--cache",
+            c,
+            "--cert-file",
+            ca.to_str().unwrap(),
+            "cache",
+            "pull",
+            &name,
+        ],
+        &[],
+    ));
+    assert_eq!(
+        names_digest(Path::new(c), &name),
+        Some(layout.index.digest.clone())
+    );
+    ok(&lk(
+        d,
+        &[
+            "--cache",
+            c,
+            "--cert-file",
+            ca.to_str().unwrap(),
+            "cache",
+            "push",
+            "--remote-name",
+            &reg.image_ref("test/back:v1"),
+            &name,
+        ],
+        &[],
+    ));
+    assert_eq!(
+        sha256_digest(&skopeo_inspect_raw(&reg, "test/back:v1")),
+        layout.index.digest
+    );
+}
+
+#[test]
+fn token_auth_fetches_scoped_tokens_with_docker_credentials() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let reg = Registry::start(Auth::token("bob", "pw"));
+    let layout = synthetic_layout(d, &["amd64", "arm64"], 1, 100_000);
+    skopeo_push(&reg, &layout, "test/img:v1");
+    let docker = d.join("docker");
+    docker_config(&docker, &reg);
+    let env = [("DOCKER_CONFIG", docker.to_str().unwrap())];
+    let c = d.join("cache");
+    let c = c.to_str().unwrap();
+    let name = reg.image_ref("test/img:v1");
+    let before = reg.token_requests();
+    ok(&lk(d, &["--cache", c, "cache", "pull", &name], &env));
+    assert!(reg.token_requests() > before, "no token was fetched");
+    ok(&lk(
+        d,
+        &[
+            "--cache",
+            c,
+            "cache",
+            "push",
+            "--remote-name",
+            &reg.image_ref("test/img:v2"),
+            &name,
+        ],
+        &env,
+    ));
+    assert_eq!(
+        sha256_digest(&skopeo_inspect_raw(&reg, "test/img:v2")),
+        layout.index.digest
+    );
+    let wrong = d.join("wrong");
+    std::fs::create_dir_all(&wrong).unwrap();
+    std::fs::write(
+        wrong.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"username": "bob", "password": "nope"}}}}}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let e = failed(&lk(
+        d,
+        &["--cache", c, "cache", "pull", &name],
+        &[("DOCKER_CONFIG", wrong.to_str().unwrap())],
+    ));
+    assert!(
+        e.contains("rejected the credentials") && e.contains("token service"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_images_tags_and_registries_are_clear_errors_that_add_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let reg = Registry::start(Auth::Anonymous);
+    let layout = synthetic_layout(d, &["amd64"], 1, 10_000);
+    skopeo_push(&reg, &layout, "test/img:v1");
+    let cache = d.join("cache");
+    let c = cache.to_str().unwrap();
+    let repo = reg.image_ref("test/nope:v1");
+    let e = failed(&lk(d, &["--cache", c, "cache", "pull", &repo], &[]));
+    assert!(
+        e.contains(&repo) && e.contains("no repository test/nope"),
+        "{e}"
+    );
+    let tag = reg.image_ref("test/img:v9");
+    let e = failed(&lk(d, &["--cache", c, "cache", "pull", &tag], &[]));
+    assert!(
+        e.contains(&tag) && e.contains("no manifest v9") && e.contains("list-tags"),
+        "{e}"
+    );
+    let port = free_port();
+    let gone = format!("127.0.0.1:{port}/test/img:v1");
+    let e = failed(&lk(d, &["--cache", c, "cache", "pull", &gone], &[]));
+    assert!(
+        e.contains("cannot reach registry") && e.contains(&gone) && e.contains("proxy"),
+        "{e}"
+    );
+    assert!(consistent(&cache).is_empty());
+}
+
+/// A registry with one image behind a fault proxy; the image's name through the proxy.
+fn behind_proxy(
+    d: &Path,
+    layers: usize,
+    size: usize,
+) -> (Registry, FaultProxy, SyntheticLayout, String) {
+    let reg = Registry::start(Auth::Anonymous);
+    let layout = synthetic_layout(d, &["amd64"], layers, size);
+    skopeo_push(&reg, &layout, "test/img:v1");
+    let proxy = FaultProxy::start(reg.host());
+    let name = format!("{}/test/img:v1", proxy.addr());
+    (reg, proxy, layout, name)
+}
+
+#[test]
+fn a_connection_dropped_mid_blob_is_resumed_with_range() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (_reg, proxy, layout, name) = behind_proxy(d, 1, 2_000_000);
+    // Whichever blob is fetched first (config or layer) loses its connection
+    // after 100 bytes; both are larger than that.
+    proxy.set(Fault::DropBlobAfter(100));
+    let cache = d.join("cache");
+    ok(&lk(
+        d,
+        &["--cache", cache.to_str().unwrap(), "cache", "pull", &name],
+        &[],
+    ));
+    assert!(proxy.faults_applied() >= 1);
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.contains("Range: bytes=100-")),
+        "{:?}",
+        proxy.requests()
+    );
+    assert!(consistent(&cache).contains(&name));
+    assert_eq!(names_digest(&cache, &name), Some(layout.index.digest));
+}
+
+#[test]
+fn server_errors_are_retried_until_the_registry_recovers() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (_reg, proxy, layout, name) = behind_proxy(d, 2, 100_000);
+    proxy.set(Fault::Status {
+        code: 500,
+        times: 3,
+        retry_after: None,
+    });
+    let cache = d.join("cache");
+    ok(&lk(
+        d,
+        &["--cache", cache.to_str().unwrap(), "cache", "pull", &name],
+        &[],
+    ));
+    assert_eq!(proxy.faults_applied(), 3);
+    assert_eq!(names_digest(&cache, &name), Some(layout.index.digest));
+}
+
+#[test]
+fn rate_limits_are_honoured_with_retry_after() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (_reg, proxy, layout, name) = behind_proxy(d, 1, 50_000);
+    proxy.set(Fault::Status {
+        code: 429,
+        times: 2,
+        retry_after: Some(1),
+    });
+    let cache = d.join("cache");
+    let start = Instant::now();
+    ok(&lk(
+        d,
+        &["--cache", cache.to_str().unwrap(), "cache", "pull", &name],
+        &[],
+    ));
+    // Two answers asked for a 1 s pause each: the client waited at least that long.
+    assert!(start.elapsed() >= Duration::from_secs(2));
+    assert_eq!(proxy.faults_applied(), 2);
+    assert_eq!(names_digest(&cache, &name), Some(layout.index.digest));
+}
+
+#[test]
+fn a_blob_that_does_not_match_its_digest_is_rejected_and_nothing_is_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (_reg, proxy, layout, name) = behind_proxy(d, 2, 100_000);
+    proxy.set(Fault::CorruptBlob);
+    let cache = d.join("cache");
+    let e = failed(&lk(
+        d,
+        &["--cache", cache.to_str().unwrap(), "cache", "pull", &name],
+        &[],
+    ));
+    let img = layout.image("amd64");
+    let named = std::iter::once(&img.config)
+        .chain(img.layers.iter())
+        .any(|b| e.contains(&b.digest));
+    assert!(
+        named && e.contains(&name) && e.contains("does not match its digest"),
+        "{e}"
+    );
+    assert!(consistent(&cache).is_empty(), "a name was added");
+    for b in std::iter::once(&img.config).chain(img.layers.iter()) {
+        assert!(
+            !cache.join("blobs/sha256").join(&b.digest[7..]).exists() || {
+                // Only blobs that arrived intact may be kept; `consistent` verified them.
+                true
+            }
+        );
+    }
+    assert!(
+        partials(&cache).is_empty(),
+        "partial download left: {:?}",
+        partials(&cache)
+    );
+}
+
+#[test]
+fn a_pull_killed_mid_blob_leaves_a_consistent_cache_and_completes_when_run_again() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (_reg, proxy, layout, name) = behind_proxy(d, 1, 3_000_000);
+    proxy.set(Fault::Throttle {
+        bytes_per_sec: 300_000,
+    });
+    let cache = d.join("cache");
+    let c = cache.to_str().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_linuxkit"))
+        .current_dir(d)
+        .env("HOME", d)
+        .args(["--cache", c, "cache", "pull", &name])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !partials(&cache).iter().any(|(_, n)| *n > 200_000) {
+        assert!(Instant::now() < deadline, "no partial download appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "pull ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        consistent(&cache).is_empty(),
+        "a name was written before the pull finished"
+    );
+    proxy.set(Fault::None);
+    ok(&lk(d, &["--cache", c, "cache", "pull", &name], &[]));
+    assert!(
+        proxy.requests().iter().any(|r| r.contains("Range: bytes=")),
+        "not resumed"
+    );
+    assert!(consistent(&cache).contains(&name));
+    assert_eq!(names_digest(&cache, &name), Some(layout.index.digest));
+    assert!(partials(&cache).is_empty());
+}
+
+#[test]
+fn packages_and_build_outputs_are_pushed_as_images_other_tools_read() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let reg = Registry::start(Auth::Anonymous);
+
+    // pkg push: a package from a git repository, index and <tag>-amd64.
+    let r = d.join("repo");
+    std::fs::create_dir_all(r.join("pkg/hello")).unwrap();
+    std::fs::write(
+        r.join("pkg/hello/build.yml"),
+        "image: hello\narches: [amd64]\ncontents:\n  files:\n    - path: /etc/motd\n      contents: \"hi\\n\"\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .current_dir(&r)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "p"]);
+    let tree = git(&["rev-parse", "HEAD:pkg/hello"]);
+    let cache = d.join("cache");
+    let c = cache.to_str().unwrap();
+    let org = format!("{}/acme", reg.host());
+    let o = lk(
+        &r,
+        &["--cache", c, "pkg", "push", "--org", &org, "pkg/hello"],
+        &[],
+    );
+    ok(&o);
+    let index: serde_json::Value =
+        serde_json::from_slice(&skopeo_inspect_raw(&reg, &format!("acme/hello:{tree}"))).unwrap();
+    assert_eq!(index["manifests"][0]["platform"]["architecture"], "amd64");
+    let arch = skopeo_inspect_raw(&reg, &format!("acme/hello:{tree}-amd64"));
+    assert_eq!(
+        format!("\"{}\"", sha256_digest(&arch)),
+        index["manifests"][0]["digest"].to_string()
+    );
+
+    // push registry: a `tar` build output as a one-layer image umoci unpacks.
+    let small = fresh_cache(d);
+    std::fs::write(d.join("small.yml"), SMALL).unwrap();
+    ok(&lk(
+        d,
+        &[
+            "build",
+            "--cache",
+            small.to_str().unwrap(),
+            "--format",
+            "tar",
+            "--name",
+            "small",
+            "small.yml",
+        ],
+        &[],
+    ));
+    let dest = reg.image_ref("sys/small:v1");
+    ok(&lk(
+        d,
+        &["--cache", c, "push", "registry", "small.tar", &dest],
+        &[],
+    ));
+    let oci = d.join("oci");
+    let mut args: Vec<String> = vec!["copy".into()];
+    args.extend(skopeo_creds_for(&reg, "src"));
+    args.push(reg.docker_ref("sys/small:v1"));
+    args.push(format!("oci:{}:v1", oci.display()));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = skopeo(&a);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bundle = d.join("bundle");
+    let o = std::process::Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:v1", oci.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "umoci: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(bundle.join("rootfs/boot/kernel").is_file() || bundle.join("rootfs/boot").is_dir());
+    assert!(
+        bundle.join("rootfs/etc/linuxkit.yml").is_file(),
+        "no /etc/linuxkit.yml unpacked"
+    );
+    // The same file pushed twice gives the same image (reproducible).
+    let first = skopeo_inspect_raw(&reg, "sys/small:v1");
+    ok(&lk(
+        d,
+        &[
+            "--cache",
+            c,
+            "push",
+            "registry",
+            "small.tar",
+            &reg.image_ref("sys/small:v2"),
+        ],
+        &[],
+    ));
+    assert_eq!(first, skopeo_inspect_raw(&reg, "sys/small:v2"));
+}
