@@ -633,3 +633,82 @@ fn a_conformance_configuration_boots_and_its_sshd_answers() {
     // getty (another service of the configuration) is up too
     assert!(c.contains("(ns: getty)"), "{}", tail(&c));
 }
+
+/// Interop, registry side: the example's package images are copied into a real
+/// registry by skopeo (a tool we did not write), then a configuration naming
+/// them there is built into an empty cache, which pulls every image from the
+/// registry, and the result boots to the same shell.
+#[test]
+fn a_system_pulled_from_a_registry_where_skopeo_put_it_boots() {
+    use common::registry::{Auth, Registry, skopeo, skopeo_creds_for};
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    build_system("examples/minimal.yml", d, "local");
+    let dry = linuxkit(
+        &repo_root(),
+        &[
+            "build",
+            "--dry-run",
+            "--cache",
+            shared_cache().to_str().unwrap(),
+            "examples/minimal.yml",
+        ],
+        &[],
+    );
+    ok(&dry);
+    let yml = String::from_utf8_lossy(&dry.stdout).to_string();
+    let reg = Registry::start(Auth::Anonymous);
+    let mut copied = 0;
+    for word in yml.split_whitespace() {
+        let Some(rest) = word.strip_prefix("docker.io/linuxkit/") else {
+            continue;
+        };
+        let mut args: Vec<String> = vec!["copy".into(), "--all".into()];
+        args.extend(skopeo_creds_for(&reg, "dest"));
+        args.push(format!("oci:{}:{word}", shared_cache().display()));
+        args.push(reg.docker_ref(&format!("linuxkit/{rest}")));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = skopeo(&a);
+        assert!(
+            o.status.success(),
+            "skopeo {word}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        copied += 1;
+    }
+    assert_eq!(copied, 4, "kernel, init, dhcpcd, getty: {yml}");
+    let remote = yml.replace("docker.io/linuxkit/", &format!("{}/linuxkit/", reg.host()));
+    std::fs::write(d.join("remote.yml"), &remote).unwrap();
+    let cache = d.join("empty-cache");
+    let err = ok(&linuxkit(
+        d,
+        &[
+            "build",
+            "--no-sbom",
+            "--cache",
+            cache.to_str().unwrap(),
+            "--name",
+            "remote",
+            "remote.yml",
+        ],
+        &[],
+    ));
+    assert_eq!(err.matches("Pull image").count(), 4, "{err}");
+    let o = boot(d, "remote", &[], Some("(ns: getty)"), 240);
+    assert!(
+        o.found,
+        "no getty shell prompt\nstderr: {}\nconsole: {}",
+        o.stderr,
+        tail(&o.stdout)
+    );
+    assert!(
+        o.stdout.contains("Welcome to LinuxKit"),
+        "{}",
+        tail(&o.stdout)
+    );
+    // The same images, pulled or built locally, give the same initrd.
+    assert_eq!(
+        std::fs::read(d.join("local-initrd.img")).unwrap(),
+        std::fs::read(d.join("remote-initrd.img")).unwrap()
+    );
+}
