@@ -14,8 +14,10 @@ pub mod iso9660;
 pub mod partition;
 pub mod path;
 pub mod qcow2;
+pub mod squashfs;
 pub mod tar;
 pub mod time;
+pub mod uki;
 pub mod vhd;
 pub mod vmdk;
 
