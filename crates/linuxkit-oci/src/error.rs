@@ -45,8 +45,8 @@ pub enum OciError {
 
     /// `resolve` found no image of that name.
     #[error(
-        "image {name} is not in the cache {cache}: pulling from registries is not implemented yet; \
-         import the image with `linuxkit cache import FILE.tar` (an OCI-layout tarball)"
+        "image {name} is not in the cache {cache}: pull it (`linuxkit cache pull {name}`; \
+         `linuxkit build` pulls what it lacks) or import it with `linuxkit cache import FILE.tar`"
     )]
     NotFound {
         /// The canonical name looked up.
