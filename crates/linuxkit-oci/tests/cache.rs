@@ -184,7 +184,7 @@ fn resolve_errors_name_image_platform_and_remedy() {
     let msg = e.to_string();
     assert!(msg.contains("docker.io/library/nope:1"), "{msg}");
     assert!(
-        msg.contains("pulling from registries is not implemented yet"),
+        msg.contains("linuxkit cache pull docker.io/library/nope:1"),
         "{msg}"
     );
     assert!(msg.contains("linuxkit cache import FILE.tar"), "{msg}");

@@ -193,6 +193,32 @@ fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
         "{err}"
     );
 
+    // Docker schema 2 manifest lists and manifests (skopeo converts them) too.
+    let mut args: Vec<String> = vec![
+        "copy".into(),
+        "--all".into(),
+        "--format".into(),
+        "v2s2".into(),
+    ];
+    args.extend(skopeo_creds_for(&reg, "dest"));
+    args.push(layout.oci_ref());
+    args.push(reg.docker_ref("test/docker:v1"));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = skopeo(&a);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dname = reg.image_ref("test/docker:v1");
+    ok(&lk(d, &["--cache", c, "cache", "pull", &dname], &[]));
+    let root = linuxkit_oci::Cache::open(&cache)
+        .unwrap()
+        .lookup(&dname)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        root.media_type,
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    assert!(consistent(&cache).contains(&format!("{dname}-arm64")));
+
     // A mirror for docker.io serves short names.
     let m = d.join("mirror");
     ok(&lk(
@@ -326,7 +352,8 @@ fn tls_registries_need_their_ca_and_get_it_from_cert_file() {
             &reg.image_ref("test/back:v1"),
             &name,
         ],
-        &[],
+        // Layers of 100 kB go up in chunks of 64 KiB (PATCH, then PUT).
+        &[("LINUXKIT_REGISTRY_CHUNK_SIZE", "65536")],
     ));
     assert_eq!(
         sha256_digest(&skopeo_inspect_raw(&reg, "test/back:v1")),
