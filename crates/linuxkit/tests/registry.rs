@@ -727,3 +727,80 @@ fn packages_and_build_outputs_are_pushed_as_images_other_tools_read() {
     ));
     assert_eq!(first, skopeo_inspect_raw(&reg, "sys/small:v2"));
 }
+
+/// A minimal HTTP CONNECT proxy (what clients use for proxies from the
+/// environment); records each tunnel's target.
+fn connect_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for client in l.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(client.try_clone().unwrap());
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap_or(0);
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                log.lock().unwrap().push(line.trim().to_string());
+                let Ok(up) = TcpStream::connect(&target) else {
+                    let _ = (&client).write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                    return;
+                };
+                let _ = (&client).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let (mut c2, mut u2) = (client.try_clone().unwrap(), up.try_clone().unwrap());
+                let t = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut u2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Write);
+                });
+                let mut up = up;
+                let _ = std::io::copy(&mut r, &mut up);
+                let _ = up.shutdown(std::net::Shutdown::Write);
+                let _ = t.join();
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn proxies_from_the_environment_and_insecure_registries_are_used() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let reg = Registry::start(Auth::Anonymous);
+    let layout = synthetic_layout(d, &["amd64"], 1, 50_000);
+    skopeo_push(&reg, &layout, "test/img:v1");
+    let (proxy, seen) = connect_proxy();
+    let cache = d.join("cache");
+    let name = reg.image_ref("test/img:v1");
+    let url = format!("http://{proxy}");
+    ok(&lk(
+        d,
+        &[
+            "--cache",
+            cache.to_str().unwrap(),
+            "--insecure-registry",
+            reg.host(),
+            "cache",
+            "pull",
+            &name,
+        ],
+        &[("HTTP_PROXY", url.as_str()), ("http_proxy", url.as_str())],
+    ));
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|r| r.contains(&format!("CONNECT {}", reg.host()))),
+        "the proxy saw: {seen:?}"
+    );
+    assert_eq!(names_digest(&cache, &name), Some(layout.index.digest));
+}
