@@ -304,45 +304,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1024M").unwrap(), 1024);
-        assert_eq!(parse_size("4G").unwrap(), 4096);
-        assert_eq!(parse_size("2").unwrap(), 2048);
-        assert!(parse_size("big").is_err());
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(base_name("examples/minimal.yml"), "minimal");
-        assert_eq!(base_name("-"), "moby");
-        assert_eq!(base_name("https://x/y/a.yaml"), "a");
-    }
-
-    #[test]
-    fn formats() {
-        assert_eq!(parse_formats(&[], false).unwrap(), ["kernel+initrd"]);
-        assert_eq!(parse_formats(&[], true).unwrap(), ["tar"]);
-        assert_eq!(
-            parse_formats(&["tar-kernel-initrd,kernel+initrd".into()], false)
-                .unwrap()
-                .len(),
-            2
-        );
-        assert!(parse_formats(&["tar,kernel+initrd".into()], false).is_err());
-        assert!(
-            parse_formats(&["nope".into()], false)
-                .unwrap_err()
-                .to_string()
-                .contains("unknown format type nope")
-        );
-    }
-}
-
 /// Every image a configuration names, as written, in order, once each.
 fn image_refs(moby: &linuxkit_config::Moby) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -394,4 +355,43 @@ fn pull_missing(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024M").unwrap(), 1024);
+        assert_eq!(parse_size("4G").unwrap(), 4096);
+        assert_eq!(parse_size("2").unwrap(), 2048);
+        assert!(parse_size("big").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(base_name("examples/minimal.yml"), "minimal");
+        assert_eq!(base_name("-"), "moby");
+        assert_eq!(base_name("https://x/y/a.yaml"), "a");
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(parse_formats(&[], false).unwrap(), ["kernel+initrd"]);
+        assert_eq!(parse_formats(&[], true).unwrap(), ["tar"]);
+        assert_eq!(
+            parse_formats(&["tar-kernel-initrd,kernel+initrd".into()], false)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(parse_formats(&["tar,kernel+initrd".into()], false).is_err());
+        assert!(
+            parse_formats(&["nope".into()], false)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown format type nope")
+        );
+    }
 }

@@ -24,6 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+// Not every test binary that includes `common` uses the proxy.
+#[allow(unused_imports)]
 pub use super::fault_proxy::{Fault, FaultProxy};
 
 /// How long `Registry::start` waits for the registry to answer `GET /v2/`.
