@@ -19,7 +19,7 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz
 fi
 # cargo-fuzz on the stable toolchain: no sanitizer, RUSTC_BOOTSTRAP for its -Z flags.
-for target in yaml_config layer_tar; do
+for target in yaml_config layer_tar registry_docs; do
   echo "== fuzz $target (60 s)"
   (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$target" -- -max_total_time=60 -rss_limit_mb=4096 2>&1 | tail -n 3)
 done

@@ -279,7 +279,11 @@ fn is_loopback(host: &str) -> bool {
 
 /// Is a transport error worth retrying?
 fn retryable(e: &ureq::Error) -> bool {
+    // A name that does not resolve will not resolve in a second either.
+    let dns =
+        matches!(e, ureq::Error::Io(io) if io.to_string().contains("failed to lookup address"));
     !tls_error(e)
+        && !dns
         && matches!(
             e,
             ureq::Error::Io(_)

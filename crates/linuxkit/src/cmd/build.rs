@@ -344,14 +344,26 @@ fn pull_missing(
         if local.contains(&canonical) {
             continue;
         }
-        if !force && cache.resolve(&canonical, platform).is_ok() {
-            continue;
-        }
+        let cached = if force {
+            None
+        } else {
+            match cache.resolve(&canonical, platform) {
+                Ok(_) => continue,
+                Err(e) => Some(e),
+            }
+        };
         if client.is_none() {
             client = Some(reg.client()?);
         }
-        if let Some(c) = &client {
-            super::registry::pull_for_build(c, cache, &written, &canonical, platform)?;
+        if let Some(c) = &client
+            && let Err(e) =
+                super::registry::pull_for_build(c, cache, &written, &canonical, platform)
+        {
+            // Say why the cache could not serve it too: that is often the fix.
+            return Err(match cached {
+                Some(why) => anyhow!("{why}\n  and pulling it failed: {e:#}"),
+                None => e,
+            });
         }
     }
     Ok(())
