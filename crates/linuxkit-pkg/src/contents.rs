@@ -385,9 +385,12 @@ pub fn cargo_sources(dir: &Path, items: &[CargoItem]) -> Vec<PathBuf> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for item in items {
-        let conventional = ws.join("crates").join(&item.package);
-        if conventional.join("Cargo.toml").is_file() {
+    let mut todo: Vec<String> = items.iter().map(|i| i.package.clone()).collect();
+    while let Some(name) = todo.pop() {
+        let conventional = ws.join("crates").join(&name);
+        if conventional.join("Cargo.toml").is_file() && !out.contains(&conventional) {
+            // and the workspace crates it depends on, recursively
+            todo.extend(workspace_dependencies(&conventional.join("Cargo.toml")));
             out.push(conventional);
         }
     }
@@ -404,6 +407,34 @@ pub fn cargo_sources(dir: &Path, items: &[CargoItem]) -> Vec<PathBuf> {
     }
     out.sort();
     out.dedup();
+    out
+}
+
+/// The names in the `[dependencies]` and `[build-dependencies]` tables of
+/// a crate manifest (the keys before `=` or `.workspace`), read line by
+/// line: enough to find which workspace crates a crate uses.
+fn workspace_dependencies(manifest: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(manifest) else {
+        return Vec::new();
+    };
+    let mut in_deps = false;
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = matches!(line, "[dependencies]" | "[build-dependencies]");
+            continue;
+        }
+        if !in_deps || line.starts_with('#') {
+            continue;
+        }
+        if let Some((key, _)) = line.split_once('=') {
+            let key = key.trim();
+            let name = key.strip_suffix(".workspace").unwrap_or(key).trim();
+            if !name.is_empty() {
+                out.push(name.to_string());
+            }
+        }
+    }
     out
 }
 
@@ -488,6 +519,30 @@ pub fn cargo_entries(dir: &Path, items: &[CargoItem], mtime: i64) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cargo_sources_follow_workspace_dependencies() {
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let item = CargoItem {
+            package: "linuxkit-init".into(),
+            bin: None,
+            path: "/init".into(),
+        };
+        let src = cargo_sources(&ws.join("pkg/init"), &[item]);
+        let names: Vec<String> = src
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+            .collect();
+        for want in [
+            "linuxkit-init",
+            "linuxkit-formats",
+            "Cargo.lock",
+            "third_party",
+        ] {
+            assert!(names.contains(&want.to_string()), "{want} in {names:?}");
+        }
+        assert!(!names.contains(&"linuxkit-build".to_string()), "{names:?}");
+    }
 
     #[test]
     fn globs() {

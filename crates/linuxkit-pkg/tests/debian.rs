@@ -377,6 +377,7 @@ fn a_version_the_mirror_does_not_have_is_a_download_error() {
     apt_ready();
     let mut lock = debian::resolve(&strings(&["busybox-static"]), &[], ARCH).unwrap();
     lock.packages[0].version = "1:0.0.1-1".into();
+    lock.packages[0].filename = "pool/main/b/busybox/busybox-static_0.0.1-1_amd64.deb".into();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("debs");
     let err = debian::fetch(&lock, &store).unwrap_err();
@@ -392,6 +393,30 @@ fn a_version_the_mirror_does_not_have_is_a_download_error() {
         "{err}"
     );
     assert_eq!(store_entries(&store), Vec::<String>::new());
+}
+
+/// A locked version that apt's lists no longer name (a security update
+/// replaced it) is fetched from the archive's pool by the lock's file name,
+/// checked against the lock's sha256.
+#[test]
+fn a_version_gone_from_the_lists_is_fetched_from_the_pool() {
+    apt_ready();
+    let mut lock = debian::resolve(&strings(&["busybox-static"]), &[], ARCH).unwrap();
+    // apt cannot find this version; the pool file is the real one.
+    lock.packages[0].version = "1:0.0.1-1".into();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("debs");
+    let paths = debian::fetch(&lock, &store).unwrap();
+    assert_eq!(paths.len(), 1);
+    let data = std::fs::read(&paths[0]).unwrap();
+    assert_eq!(data.len() as u64, lock.packages[0].size);
+    // A wrong sha256 is refused by the pool fetch too.
+    let mut bad = lock.clone();
+    bad.packages[0].version = "1:0.0.2-1".into();
+    bad.packages[0].sha256 = "0".repeat(64);
+    let store2 = dir.path().join("debs2");
+    assert!(debian::fetch(&bad, &store2).is_err());
+    assert_eq!(store_entries(&store2), Vec::<String>::new());
 }
 
 #[test]

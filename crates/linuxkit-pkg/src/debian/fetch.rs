@@ -99,7 +99,7 @@ fn download(missing: &[&LockedPackage], store: &Path) -> Result<(), DebianError>
             for p in chunk {
                 let args = vec!["download".to_string(), spec(p)];
                 let out = run_in("apt-get", &args, Some(tmp.path()))?;
-                if !out.success {
+                if !out.success && !from_pool(p, tmp.path())? {
                     return Err(DebianError::Download {
                         name: p.name.clone(),
                         version: p.version.clone(),
@@ -143,6 +143,60 @@ fn download(missing: &[&LockedPackage], store: &Path) -> Result<(), DebianError>
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The archive roots of apt's sources (`http://deb.debian.org/debian`,
+/// ...), from `apt-get indextargets`.
+fn archive_roots() -> Vec<String> {
+    let args = vec![
+        "indextargets".to_string(),
+        "--format".into(),
+        "$(URI)".into(),
+    ];
+    let Ok(out) = run("apt-get", &args) else {
+        return Vec::new();
+    };
+    let mut roots: Vec<String> = Vec::new();
+    for line in out.stdout.lines() {
+        if let Some((root, _)) = line.trim().split_once("/dists/")
+            && !roots.iter().any(|r| r == root)
+        {
+            roots.push(root.to_string());
+        }
+    }
+    roots
+}
+
+/// A locked version that apt's lists no longer carry (a security update
+/// replaced it) often still sits in the archive's pool for a while: fetch
+/// the lock's pool file from each of apt's archives with apt's own
+/// downloader (`apt-helper download-file`, which checks the sha256 and
+/// honours apt's proxy settings). Returns whether it was fetched.
+fn from_pool(p: &LockedPackage, dir: &Path) -> Result<bool, DebianError> {
+    if p.filename.is_empty() || p.filename.contains("..") {
+        return Ok(false);
+    }
+    let dest = dir.join(store_file_name(p));
+    for root in archive_roots() {
+        let url = format!("{root}/{}", p.filename.trim_start_matches('/'));
+        let args = vec![
+            "download-file".to_string(),
+            url.clone(),
+            dest.to_string_lossy().into_owned(),
+            format!("SHA256:{}", p.sha256),
+        ];
+        let out = run_in("/usr/lib/apt/apt-helper", &args, Some(dir))?;
+        if out.success && dest.exists() {
+            tracing::info!(
+                "  {} {} is no longer in apt's lists; fetched {url} (sha256 checked)",
+                p.name,
+                p.version
+            );
+            return Ok(true);
+        }
+        let _ = std::fs::remove_file(&dest);
+    }
+    Ok(false)
 }
 
 /// Remove temporary download directories a killed build left behind (older

@@ -145,7 +145,7 @@ pub enum DebianError {
     },
     /// `apt-get download` failed for a locked package.
     #[error(
-        "cannot download {name} {version} with apt-get: {message}; if the mirror no longer has this version, re-resolve the lock file (`linuxkit pkg build --update-lock`), else run `apt-get update` and check the network"
+        "cannot download {name} {version} with apt-get: {message}; it is not in the pool of apt's archives either; if the mirror no longer has this version, re-resolve the lock file (`linuxkit pkg build --update-lock`), else run `apt-get update` and check the network"
     )]
     Download {
         /// Package.
