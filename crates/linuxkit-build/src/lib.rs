@@ -3,12 +3,14 @@
 //! deterministic stream of entries in upstream's section order — kernel,
 //! init, volumes, onboot, onshutdown, services, files, extras — into a
 //! [`Sink`]. The `output` module turns that stream into the requested
-//! formats without writing an intermediate tar.
+//! formats without writing an intermediate tar; the `formats` module makes
+//! the ISO, disk, UKI and root filesystem images from its parts.
 
 pub mod bundle;
 pub mod error;
 pub mod files;
 pub mod flatten;
+pub mod formats;
 pub mod image;
 pub mod images;
 pub mod input_tar;

@@ -14,12 +14,37 @@ use linuxkit_formats::{Entry, Kind};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// Formats this build writes natively today.
-pub const IMPLEMENTED: [&str; 4] = ["tar", "docker", "kernel+initrd", "tar-kernel-initrd"];
-
-/// Every format name upstream accepts.
-pub const ALL_FORMATS: [&str; 20] = [
+/// Formats this build writes natively today: every name of
+/// [`ALL_FORMATS`] but `rpi3`.
+pub const IMPLEMENTED: [&str; 21] = [
     "aws",
+    "azure",
+    "docker",
+    "dynamic-vhd",
+    "gcp",
+    "iso-bios",
+    "iso-efi",
+    "iso-efi-initrd",
+    "kernel+erofs",
+    "kernel+initrd",
+    "kernel+iso",
+    "kernel+squashfs",
+    "qcow2-bios",
+    "qcow2-efi",
+    "raw-bios",
+    "raw-efi",
+    "tar",
+    "tar-kernel-initrd",
+    "uki",
+    "vhd",
+    "vmdk",
+];
+
+/// Every format name upstream accepts, plus `azure` (a fixed VHD sized as
+/// Azure requires) and `uki` (the unified kernel image of the EFI formats).
+pub const ALL_FORMATS: [&str; 22] = [
+    "aws",
+    "azure",
     "docker",
     "dynamic-vhd",
     "gcp",
@@ -37,6 +62,7 @@ pub const ALL_FORMATS: [&str; 20] = [
     "rpi3",
     "tar",
     "tar-kernel-initrd",
+    "uki",
     "vhd",
     "vmdk",
 ];
@@ -98,11 +124,16 @@ impl PendingFile {
 
 /// Write a whole file atomically.
 pub fn write_file(dest: &Path, data: &[u8]) -> Result<PathBuf, BuildError> {
+    write_pending(dest, data)?.commit()
+}
+
+/// Write a whole file under its temporary name, to be committed later.
+pub fn write_pending(dest: &Path, data: &[u8]) -> Result<PendingFile, BuildError> {
     let mut f = PendingFile::create(dest)?;
     f.file()
         .write_all(data)
         .map_err(|e| BuildError::io(format!("cannot write {}", dest.display()), e))?;
-    f.commit()
+    Ok(f)
 }
 
 /// Where a streamable format goes.

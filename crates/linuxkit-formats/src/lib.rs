@@ -11,6 +11,7 @@ pub mod erofs;
 pub mod fat;
 pub mod gzip;
 pub mod iso9660;
+pub mod kmod;
 pub mod partition;
 pub mod path;
 pub mod qcow2;

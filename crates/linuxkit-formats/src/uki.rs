@@ -194,6 +194,39 @@ fn pe_size_of_image(b: &[u8]) -> Option<u32> {
     rd32(b, pe + 24 + 56).ok()
 }
 
+/// The raw data of the PE section `name` (`.linux`, `.initrd`, ...) of a
+/// PE image such as a UKI, or `None` when it is not a PE image or has no
+/// such section.
+pub fn pe_section<'a>(pe: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let u16_at = |o: usize| Some(u16::from_le_bytes(pe.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(pe.get(o..o + 4)?.try_into().ok()?));
+    if pe.get(0..2)? != b"MZ" {
+        return None;
+    }
+    let hdr = u32_at(0x3c)? as usize;
+    if pe.get(hdr..hdr + 4)? != b"PE\0\0" {
+        return None;
+    }
+    let count = u16_at(hdr + 6)? as usize;
+    let opt = u16_at(hdr + 20)? as usize;
+    let table = hdr + 24 + opt;
+    for i in 0..count {
+        let h = table + i * SECTION_HEADER;
+        let raw_name = pe.get(h..h + 8)?;
+        let end = raw_name.iter().position(|&b| b == 0).unwrap_or(8);
+        if &raw_name[..end] == name.as_bytes() {
+            let vsize = u32_at(h + 8)? as usize;
+            let raw = u32_at(h + 16)? as usize;
+            let ptr = u32_at(h + 20)? as usize;
+            // The raw data is padded to FileAlignment; VirtualSize is the
+            // true size when smaller (`.linux` has the kernel's SizeOfImage).
+            let len = if vsize == 0 { raw } else { raw.min(vsize) };
+            return pe.get(ptr..ptr.checked_add(len)?);
+        }
+    }
+    None
+}
+
 /// The kernel release from a bzImage's real-mode header (`kernel_version`
 /// pointer at 0x20e), as ukify's `Uname.scrape_x86`: the first word of
 /// "6.1.0-28-cloud-amd64 (debian-kernel@…) #1 SMP …".
@@ -489,6 +522,23 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn sections_read_back() {
+        let uki = build_uki(&stub(), &kernel(), &initrd(), CMDLINE, OS_RELEASE).unwrap();
+        assert_eq!(pe_section(&uki, ".cmdline"), Some(CMDLINE.as_bytes()));
+        assert_eq!(pe_section(&uki, ".initrd"), Some(&initrd()[..]));
+        let k = kernel();
+        let linux = pe_section(&uki, ".linux").unwrap();
+        assert_eq!(&linux[..k.len()], &k[..]);
+        assert!(
+            linux[k.len()..].iter().all(|&b| b == 0),
+            "only padding after"
+        );
+        assert_eq!(pe_section(&uki, ".nosuch"), None);
+        assert_eq!(pe_section(b"not a PE image", ".linux"), None);
+        assert_eq!(pe_section(&uki[..200], ".linux"), None);
     }
 
     #[test]

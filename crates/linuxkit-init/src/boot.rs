@@ -37,7 +37,16 @@ fn warn(what: &str, r: std::io::Result<()>) {
 /// Run as PID 1; never returns.
 pub fn run() -> ! {
     let start = sys::uptime_ms();
-    let words = sys::cmdline();
+    if crate::rootdisk::is_first_stage() {
+        let why = crate::rootdisk::run();
+        log(&format!("error: cannot boot the root file system: {why}"));
+        log("powering off in 10 s");
+        std::thread::sleep(Duration::from_secs(10));
+        let _ = nix::sys::reboot::reboot(RebootMode::RB_POWER_OFF);
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
     // Block the signals the loop below waits for (inherited by the threads).
     let mut mask = SigSet::empty();
     for s in [
@@ -54,7 +63,7 @@ pub fn run() -> ! {
     let _ = mask.thread_block();
 
     let mut loader = modules::Loader::new();
-    setup(&words, &mut loader);
+    let words = setup(&mut loader);
     let opts = supervisor::Options {
         init_start_ms: start,
         echo_services: sys::cmdline_value(&words, "linuxkit.runc_console").as_deref() == Some("1"),
@@ -101,7 +110,9 @@ fn load_modules(loader: &mut modules::Loader, names: &[String], more: &str) {
     }
 }
 
-fn setup(words: &[String], loader: &mut modules::Loader) {
+/// Set the system up; returns the kernel command line (read once /proc is
+/// mounted).
+fn setup(loader: &mut modules::Loader) -> Vec<String> {
     warn("moving the root filesystem", move_root());
     for d in ["proc", "sys", "dev", "run", "tmp", "var", "mnt"] {
         let p = Path::new("/").join(d);
@@ -114,6 +125,7 @@ fn setup(words: &[String], loader: &mut modules::Loader) {
         "/proc",
         sys::mount_fs(Some("proc"), Path::new("/proc"), Some("proc"), nne, None),
     );
+    let words = &sys::cmdline();
     warn(
         "/dev",
         sys::mount_fs(
@@ -228,6 +240,7 @@ fn setup(words: &[String], loader: &mut modules::Loader) {
     issue(words);
     volumes();
     let _ = nix::sys::reboot::set_cad_enabled(false);
+    words.clone()
 }
 
 /// `pivot_root` does not work when the root is the initramfs: bind the root

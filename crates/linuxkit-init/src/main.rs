@@ -9,6 +9,7 @@ mod modules;
 mod netlink;
 mod proto;
 mod ring;
+mod rootdisk;
 mod supervisor;
 mod sys;
 

@@ -66,54 +66,7 @@ fn index(dir: &Path) -> HashMap<String, PathBuf> {
     out
 }
 
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
-}
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
-}
-fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
-}
-
-/// The `key=value` strings of an ELF64 module's `.modinfo` section.
-pub fn modinfo(elf: &[u8]) -> Option<Vec<(String, String)>> {
-    if elf.get(0..4)? != b"\x7fELF" || *elf.get(4)? != 2 {
-        return None;
-    }
-    let shoff = u64_at(elf, 0x28)? as usize;
-    let shentsize = u16_at(elf, 0x3A)? as usize;
-    let shnum = u16_at(elf, 0x3C)? as usize;
-    let shstrndx = u16_at(elf, 0x3E)? as usize;
-    let sh = |i: usize| -> Option<(u32, usize, usize)> {
-        let o = shoff.checked_add(i.checked_mul(shentsize)?)?;
-        Some((
-            u32_at(elf, o)?,
-            u64_at(elf, o + 0x18)? as usize,
-            u64_at(elf, o + 0x20)? as usize,
-        ))
-    };
-    let (_, stroff, strsize) = sh(shstrndx)?;
-    let strtab = elf.get(stroff..stroff.checked_add(strsize)?)?;
-    for i in 0..shnum {
-        let (name, off, size) = sh(i)?;
-        let n = strtab.get(name as usize..)?;
-        let n = &n[..n.iter().position(|&b| b == 0)?];
-        if n == b".modinfo" {
-            let data = elf.get(off..off.checked_add(size)?)?;
-            return Some(
-                data.split(|&b| b == 0)
-                    .filter_map(|kv| {
-                        let s = String::from_utf8_lossy(kv);
-                        s.split_once('=')
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                    })
-                    .collect(),
-            );
-        }
-    }
-    None
-}
+use linuxkit_formats::kmod::modinfo;
 
 /// Names requested by configuration files and the command line.
 pub fn requested(cmdline: &[String]) -> Vec<String> {
@@ -167,6 +120,24 @@ impl Loader {
             },
             seen: HashSet::new(),
         }
+    }
+
+    /// Load `names` and their dependencies, any of which may be absent
+    /// (built into the kernel or not built); returns (loaded, problems).
+    pub fn load_optional(&mut self, names: &[String]) -> (Vec<String>, Vec<String>) {
+        let mut loaded = Vec::new();
+        let mut problems = Vec::new();
+        for n in names {
+            load_one(
+                n,
+                &self.idx,
+                &mut self.seen,
+                &mut loaded,
+                &mut problems,
+                true,
+            );
+        }
+        (loaded, problems)
     }
 
     /// Load `names` and their dependencies; returns (loaded, problems).

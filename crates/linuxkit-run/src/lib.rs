@@ -1,5 +1,6 @@
 //! Run backends for linuxkit images. Today: QEMU (`linuxkit run qemu`), which
-//! boots a kernel+initrd build by its prefix, chooses the accelerator by
+//! boots a kernel+initrd build by its prefix, an ISO, a disk image (raw,
+//! qcow2, VHD, VMDK) or a unified kernel image, chooses the accelerator by
 //! probing KVM for real (a short, bounded boot of the kernel under KVM), and
 //! falls back to TCG with a one-line notice where KVM exists but does not work.
 

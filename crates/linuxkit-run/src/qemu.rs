@@ -1,8 +1,16 @@
 //! `linuxkit run qemu`: find what to boot from the path given (upstream's
-//! rules: `X.iso`, a disk image, or the prefix of a kernel+initrd build),
-//! prepare the state directory (MAC address, extra disks), build the QEMU
+//! rules: `X.iso`, a disk image, or the prefix of a kernel+initrd build;
+//! also `X.efi`, a unified kernel image), prepare the state directory (MAC
+//! address, extra disks, the EFI system partition of a UKI), build the QEMU
 //! command line in upstream's order, and run QEMU attached to the terminal
 //! or detached with the console in a file.
+//!
+//! Disk images are attached on QEMU's default interface (AHCI on q35, which
+//! SeaBIOS and OVMF boot from; the guest itself runs from its initrd) with
+//! the format named by the extension: `.img`/`.raw` raw, `.qcow2`, `.vhd`
+//! (`vpc`), `.vmdk`; others are probed by QEMU. Images that only UEFI can
+//! boot (a UKI, a GPT disk without BIOS boot code, an ISO whose only El
+//! Torito entry is EFI) are recognised by [`BootKind::uefi_only`].
 
 use crate::accel::{self, Verdict};
 use std::path::{Path, PathBuf};
@@ -38,15 +46,101 @@ pub enum BootKind {
         /// The prefix.
         prefix: PathBuf,
     },
-    /// `<prefix>-kernel` with `<prefix>-squashfs.img` as root disk.
-    Squashfs {
+    /// `<prefix>-kernel` with a root file system image as its root disk
+    /// (`kernel+squashfs`, `kernel+erofs`, `kernel+iso`), attached as
+    /// `/dev/vda`, and `<prefix>-root-initrd.img` when the build wrote one.
+    RootImage {
         /// The prefix.
         prefix: PathBuf,
+        /// `<prefix>-squashfs.img`, `<prefix>-erofs.img` or `<prefix>.iso`.
+        image: PathBuf,
     },
     /// An ISO image.
     Iso(PathBuf),
-    /// A disk image (raw/qcow2/vhd/vmdk, detected by QEMU).
+    /// A disk image (raw/qcow2/vhd/vmdk, format from the extension).
     Disk(PathBuf),
+    /// A unified kernel image (`.efi`): booted by UEFI firmware from an EFI
+    /// system partition generated in the state directory.
+    Uki(PathBuf),
+}
+
+/// QEMU's format name for a disk image, from its extension (empty: let
+/// QEMU probe).
+pub fn disk_format(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("img" | "raw") => "raw",
+        Some("qcow2") => "qcow2",
+        Some("vhd") => "vpc",
+        Some("vmdk") => "vmdk",
+        _ => "",
+    }
+}
+
+fn read_block(path: &Path, offset: u64, len: usize) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; len];
+    f.read_exact_at(&mut buf, offset).ok()?;
+    Some(buf)
+}
+
+/// The first sector of a disk image: raw and fixed VHD hold it at offset 0,
+/// qcow2 through its L1/L2 tables (uncompressed clusters only).
+fn first_sector(path: &Path, format: &str) -> Option<Vec<u8>> {
+    match format {
+        "raw" | "vpc" => read_block(path, 0, 512),
+        "qcow2" => {
+            let h = read_block(path, 0, 48)?;
+            if &h[..4] != b"QFI\xfb" {
+                return None;
+            }
+            let be = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+            const OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
+            let l1 = be(&h[40..48]);
+            let l2 = be(&read_block(path, l1, 8)?) & OFFSET_MASK;
+            if l2 == 0 {
+                return None;
+            }
+            let entry = be(&read_block(path, l2, 8)?);
+            let data = entry & OFFSET_MASK;
+            if entry & (1 << 62) != 0 || data == 0 {
+                return None;
+            }
+            read_block(path, data, 512)
+        }
+        _ => None,
+    }
+}
+
+/// A disk with a GPT (protective MBR) and no BIOS boot code.
+fn gpt_without_boot_code(path: &Path) -> bool {
+    match first_sector(path, disk_format(path)) {
+        Some(b) => {
+            b[450] == 0xEE && b[510..512] == [0x55, 0xAA] && b[..440].iter().all(|&x| x == 0)
+        }
+        None => false,
+    }
+}
+
+/// An ISO 9660 image whose El Torito catalog is for EFI only.
+fn iso_efi_only(path: &Path) -> bool {
+    let Some(brvd) = read_block(path, 17 * 2048, 2048) else {
+        return false;
+    };
+    if brvd[0] != 0 || &brvd[1..6] != b"CD001" || !brvd[7..].starts_with(b"EL TORITO SPECIFICATION")
+    {
+        return false;
+    }
+    let lba = u32::from_le_bytes([brvd[0x47], brvd[0x48], brvd[0x49], brvd[0x4a]]);
+    match read_block(path, u64::from(lba) * 2048, 64) {
+        // validation entry: header 1, platform id
+        Some(cat) => cat[0] == 1 && cat[1] == 0xEF,
+        None => false,
+    }
 }
 
 impl BootKind {
@@ -56,14 +150,26 @@ impl BootKind {
         if path.exists() {
             return Ok(if s.ends_with(".iso") {
                 BootKind::Iso(path.to_path_buf())
+            } else if s.ends_with(".efi") {
+                BootKind::Uki(path.to_path_buf())
             } else {
                 BootKind::Disk(path.to_path_buf())
             });
         }
         if Path::new(&format!("{s}-kernel")).exists() {
-            return Ok(if Path::new(&format!("{s}-squashfs.img")).exists() {
-                BootKind::Squashfs {
+            let root_image = [
+                format!("{s}-squashfs.img"),
+                format!("{s}-erofs.img"),
+                format!("{s}.iso"),
+            ]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists());
+            let has_initrd = Path::new(&format!("{s}-initrd.img")).exists();
+            return Ok(if let Some(image) = root_image.filter(|_| !has_initrd) {
+                BootKind::RootImage {
                     prefix: path.to_path_buf(),
+                    image,
                 }
             } else {
                 BootKind::KernelInitrd {
@@ -79,11 +185,48 @@ impl BootKind {
     /// The prefix used for the default state directory.
     pub fn prefix(&self) -> PathBuf {
         match self {
-            BootKind::KernelInitrd { prefix } | BootKind::Squashfs { prefix } => prefix.clone(),
+            BootKind::KernelInitrd { prefix } | BootKind::RootImage { prefix, .. } => {
+                prefix.clone()
+            }
             BootKind::Iso(p) => PathBuf::from(p.to_string_lossy().trim_end_matches(".iso")),
+            BootKind::Uki(p) => PathBuf::from(p.to_string_lossy().trim_end_matches(".efi")),
             BootKind::Disk(p) => p.clone(),
         }
     }
+
+    /// Why this image can only boot with UEFI firmware, if it can only.
+    pub fn uefi_only(&self) -> Option<&'static str> {
+        match self {
+            BootKind::Uki(_) => Some("a unified kernel image"),
+            BootKind::Iso(p) if iso_efi_only(p) => Some("an ISO with only an EFI boot entry"),
+            BootKind::Disk(p) if gpt_without_boot_code(p) => {
+                Some("a GPT disk without BIOS boot code")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The EFI system partition image that boots the UKI `uki`: a FAT file
+/// system (no partition table: OVMF reads it as a whole-disk volume) with
+/// the UKI as `EFI/BOOT/BOOTX64.EFI`, written to `dest`.
+pub fn uki_esp(uki: &Path, dest: &Path) -> Result<(), RunError> {
+    use linuxkit_formats::fat::{FatBuilder, FatOptions};
+    let data = std::fs::read(uki).map_err(io(format!("cannot read {}", uki.display())))?;
+    let mut b = FatBuilder::new();
+    let img = b
+        .add_file("EFI/BOOT/BOOTX64.EFI", data.into())
+        .and_then(|_| b.build(&FatOptions::default()))
+        .map_err(|e| {
+            RunError::Invalid(format!(
+                "cannot make an EFI system partition for {}: {e}",
+                uki.display()
+            ))
+        })?;
+    let mut f =
+        std::fs::File::create(dest).map_err(io(format!("cannot write {}", dest.display())))?;
+    img.write_to(&mut std::io::BufWriter::new(&mut f))
+        .map_err(io(format!("cannot write {}", dest.display())))
 }
 
 /// `--disk [file=]PATH[,size=S][,format=F]`.
@@ -265,13 +408,20 @@ pub fn command_line(cfg: &QemuConfig, accel: &str) -> Result<Vec<String>, RunErr
         index += 1;
     };
     match &cfg.boot {
-        BootKind::Disk(p) => drive(&mut a, p, "", ""),
-        BootKind::Squashfs { prefix } => drive(
-            &mut a,
-            Path::new(&format!("{}-squashfs.img", prefix.display())),
-            "raw",
-            "",
-        ),
+        BootKind::Disk(p) => drive(&mut a, p, disk_format(p), ""),
+        BootKind::Uki(p) => {
+            let esp = cfg.state.join("uki-esp.img");
+            uki_esp(p, &esp)?;
+            drive(&mut a, &esp, "raw", "")
+        }
+        BootKind::RootImage { image, .. } => {
+            // virtio: the Debian cloud kernel has no AHCI driver (upstream
+            // attaches it as /dev/sda); read-only, like the file system.
+            drive(&mut a, image, "raw", "virtio");
+            if let Some(d) = a.last_mut() {
+                d.push_str(",readonly=on");
+            }
+        }
         _ => {}
     }
     for (n, d) in cfg.disks.iter().enumerate() {
@@ -316,20 +466,32 @@ pub fn command_line(cfg: &QemuConfig, accel: &str) -> Result<Vec<String>, RunErr
         ]);
     }
     if cfg.uefi {
+        if !cfg.fw.exists() {
+            return Err(RunError::Invalid(format!(
+                "UEFI firmware {} not found: install OVMF (Debian: ovmf) or give --fw FILE",
+                cfg.fw.display()
+            )));
+        }
         a.extend([
             s("-drive"),
             format!("if=pflash,format=raw,readonly=on,file={}", cfg.fw.display()),
         ]);
     }
     match &cfg.boot {
-        BootKind::KernelInitrd { prefix } | BootKind::Squashfs { prefix } => {
+        BootKind::KernelInitrd { prefix } | BootKind::RootImage { prefix, .. } => {
             let p = prefix.display();
             a.extend([s("-kernel"), format!("{p}-kernel")]);
             let mut cmdline = std::fs::read_to_string(format!("{p}-cmdline")).unwrap_or_default();
             if matches!(cfg.boot, BootKind::KernelInitrd { .. }) {
                 a.extend([s("-initrd"), format!("{p}-initrd.img")]);
             } else {
-                cmdline.push_str(" root=/dev/sda");
+                let root_initrd = format!("{p}-root-initrd.img");
+                if Path::new(&root_initrd).exists() {
+                    a.extend([s("-initrd"), root_initrd]);
+                }
+                if !cmdline.split_whitespace().any(|w| w.starts_with("root=")) {
+                    cmdline.push_str(" root=/dev/vda");
+                }
             }
             if let Some(extra) = &cfg.append {
                 cmdline.push(' ');
@@ -389,19 +551,25 @@ pub fn choose_accel(cfg: &QemuConfig) -> String {
     {
         return a;
     }
+    let _ = std::fs::create_dir_all(&cfg.state);
+    // The kernel about to boot is the best probe: a kernel file, or the
+    // `.linux` section of a UKI (copied into the state directory).
     let kernel = match &cfg.boot {
-        BootKind::KernelInitrd { prefix } | BootKind::Squashfs { prefix } => {
+        BootKind::KernelInitrd { prefix } | BootKind::RootImage { prefix, .. } => {
             Some(PathBuf::from(format!("{}-kernel", prefix.display())))
         }
+        BootKind::Uki(p) => std::fs::read(p).ok().and_then(|pe| {
+            let linux = linuxkit_formats::uki::pe_section(&pe, ".linux")?;
+            let dest = cfg.state.join("uki-kernel");
+            std::fs::write(&dest, linux).ok()?;
+            Some(dest)
+        }),
         _ => None,
     };
-    let verdict = match kernel {
-        Some(k) => accel::choose(&cfg.qemu, &k),
-        None => match accel::kvm_device_usable() {
-            Ok(()) => Verdict::Kvm,
-            Err(e) => Verdict::Tcg(e),
-        },
-    };
+    let verdict = accel::choose(&cfg.qemu, kernel.as_deref(), &cfg.state);
+    if matches!(cfg.boot, BootKind::Uki(_)) {
+        let _ = std::fs::remove_file(cfg.state.join("uki-kernel"));
+    }
     match verdict {
         Verdict::Kvm => "kvm".into(),
         Verdict::Tcg(why) => {
@@ -567,5 +735,93 @@ mod tests {
         assert!(hostfwd("80").is_err());
         assert!(hostfwd("80:x").is_err());
         assert!(hostfwd("80:80/sctp").is_err());
+    }
+
+    #[test]
+    fn disk_formats_by_extension() {
+        assert_eq!(disk_format(Path::new("a-bios.img")), "raw");
+        assert_eq!(disk_format(Path::new("a.raw")), "raw");
+        assert_eq!(disk_format(Path::new("a.qcow2")), "qcow2");
+        assert_eq!(disk_format(Path::new("a.VHD")), "vpc");
+        assert_eq!(disk_format(Path::new("a.vmdk")), "vmdk");
+        assert_eq!(disk_format(Path::new("disk")), "");
+    }
+
+    /// A protective MBR: GPT partition type at entry 1, signature.
+    fn pmbr(boot_code: bool) -> Vec<u8> {
+        let mut s = vec![0u8; 512];
+        s[450] = 0xEE;
+        s[510] = 0x55;
+        s[511] = 0xAA;
+        if boot_code {
+            s[0] = 0xEB;
+        }
+        s
+    }
+
+    #[test]
+    fn uefi_only_images_are_recognised() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::write(d.join("m.efi"), b"MZ").unwrap();
+        let uki = BootKind::detect(&d.join("m.efi")).unwrap();
+        assert_eq!(uki, BootKind::Uki(d.join("m.efi")));
+        assert_eq!(uki.prefix(), d.join("m"));
+        assert!(uki.uefi_only().is_some());
+        // raw GPT disk without boot code: EFI; with boot code: not
+        std::fs::write(d.join("e.img"), pmbr(false)).unwrap();
+        std::fs::write(d.join("b.img"), pmbr(true)).unwrap();
+        std::fs::write(d.join("x.qcow2"), pmbr(false)).unwrap(); // not a qcow2
+        assert!(BootKind::Disk(d.join("e.img")).uefi_only().is_some());
+        assert!(BootKind::Disk(d.join("b.img")).uefi_only().is_none());
+        assert!(BootKind::Disk(d.join("x.qcow2")).uefi_only().is_none());
+        // an ISO whose El Torito validation entry is EFI
+        let mut iso = vec![0u8; 20 * 2048];
+        iso[17 * 2048 + 1..17 * 2048 + 6].copy_from_slice(b"CD001");
+        iso[17 * 2048 + 7..17 * 2048 + 30].copy_from_slice(b"EL TORITO SPECIFICATION");
+        iso[17 * 2048 + 0x47] = 19;
+        iso[19 * 2048] = 1;
+        iso[19 * 2048 + 1] = 0xEF;
+        std::fs::write(d.join("e.iso"), &iso).unwrap();
+        assert!(BootKind::Iso(d.join("e.iso")).uefi_only().is_some());
+        iso[19 * 2048 + 1] = 0;
+        std::fs::write(d.join("b.iso"), &iso).unwrap();
+        assert!(BootKind::Iso(d.join("b.iso")).uefi_only().is_none());
+    }
+
+    #[test]
+    fn disks_get_their_format_and_a_uki_an_esp() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::write(d.join("m.vhd"), b"x").unwrap();
+        let mut c = cfg(d);
+        c.boot = BootKind::Disk(d.join("m.vhd"));
+        let a = command_line(&c, "tcg").unwrap().join(" ");
+        assert!(
+            a.contains(&format!(
+                "file={}/m.vhd,index=0,media=disk,format=vpc",
+                d.display()
+            )),
+            "{a}"
+        );
+        std::fs::write(d.join("m.efi"), vec![7u8; 5000]).unwrap();
+        c.boot = BootKind::Uki(d.join("m.efi"));
+        c.uefi = true;
+        c.fw = d.join("m.vhd"); // any existing file
+        let a = command_line(&c, "tcg").unwrap().join(" ");
+        let esp = c.state.join("uki-esp.img");
+        assert!(
+            a.contains(&format!(
+                "file={},index=0,media=disk,format=raw",
+                esp.display()
+            )),
+            "{a}"
+        );
+        assert!(a.contains("if=pflash"), "{a}");
+        let fat = std::fs::read(&esp).unwrap();
+        assert_eq!(&fat[510..512], &[0x55, 0xAA]);
+        c.fw = d.join("no-such-firmware.fd");
+        let e = command_line(&c, "tcg").unwrap_err().to_string();
+        assert!(e.contains("UEFI firmware") && e.contains("--fw"), "{e}");
     }
 }

@@ -69,6 +69,14 @@ pub enum Command {
     },
 }
 
+/// The default `--bootloaders`: this repository's `pkg/bootloaders`, built
+/// into the cache when a format needs it.
+pub const DEFAULT_BOOTLOADERS: &str = concat!(
+    "@pkg:",
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../pkg/bootloaders"
+);
+
 #[derive(Args, Debug)]
 pub struct BuildArgs {
     /// Name to use for output files (default: the last file's base name)
@@ -80,12 +88,15 @@ pub struct BuildArgs {
     /// Output a single streamable format to FILE, `-` for stdout
     #[arg(long = "o", value_name = "FILE")]
     pub output: Option<String>,
-    /// Formats to create (repeatable or comma separated): tar, docker, kernel+initrd, tar-kernel-initrd; the disk and ISO formats arrive later
+    /// Formats to create (repeatable or comma separated): aws, azure, docker, dynamic-vhd, gcp, iso-bios, iso-efi, iso-efi-initrd, kernel+erofs, kernel+initrd, kernel+iso, kernel+squashfs, qcow2-bios, qcow2-efi, raw-bios, raw-efi, tar, tar-kernel-initrd, uki, vhd, vmdk
     #[arg(short, long = "format", value_name = "FORMAT")]
     pub format: Vec<String>,
-    /// Size for disk images, e.g. 1024M, 4G
+    /// Size for disk images (qcow2-bios, aws), e.g. 1024M, 4G
     #[arg(long, default_value = "1024M")]
     pub size: String,
+    /// Boot loader files for the bootable formats: `@pkg:DIR` (built into the cache) or an image reference
+    #[arg(long, value_name = "REF", default_value = DEFAULT_BOOTLOADERS)]
+    pub bootloaders: String,
     /// Always pull images into the cache (registry pulls arrive later)
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
     pub pull: bool,
@@ -361,7 +372,7 @@ pub struct QemuArgs {
     /// Boot as ISO (detected from the name otherwise)
     #[arg(long)]
     pub iso: bool,
-    /// Boot kernel+squashfs (detected otherwise)
+    /// Boot kernel+squashfs, kernel+erofs or kernel+iso by prefix: root on /dev/vda (detected otherwise)
     #[arg(long)]
     pub squashfs: bool,
     /// Boot kernel+initrd (detected otherwise)

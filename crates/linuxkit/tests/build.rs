@@ -266,7 +266,7 @@ fn flag_errors_are_clear() {
             "unknown format type floppy",
         ),
         (
-            &["build", "--format", "iso-bios", "cfg.yml"],
+            &["build", "--format", "rpi3", "cfg.yml"],
             "not implemented yet",
         ),
         (

@@ -3,11 +3,13 @@
 
 use crate::cli::BuildArgs;
 use anyhow::{Context, Result, anyhow, bail};
+use linuxkit_build::formats::{self, BootFiles, FormatOptions, Inputs, Kit};
 use linuxkit_build::output::{
-    ALL_FORMATS, IMPLEMENTED, InitrdSink, PendingFile, StreamTarget, TarSink, Tee,
+    ALL_FORMATS, IMPLEMENTED, InitrdSink, PendingFile, StreamTarget, TarSink, Tee, write_pending,
 };
-use linuxkit_build::{BuildOptions, SbomOptions, Sink};
+use linuxkit_build::{BuildError, BuildOptions, SbomOptions, Sink};
 use linuxkit_config::{Input, Moby};
+use linuxkit_formats::Entry;
 use linuxkit_oci::{Cache, Platform};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -161,14 +163,14 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
     if args.input_tar.is_some() && args.pull {
         bail!("cannot use --input-tar and --pull together");
     }
-    parse_size(&args.size)?;
+    let size_mib = parse_size(&args.size)?;
     let missing: Vec<&String> = formats
         .iter()
         .filter(|f| !IMPLEMENTED.contains(&f.as_str()))
         .collect();
     if !missing.is_empty() {
         bail!(
-            "format {} is not implemented yet in linuxkit-rs (the disk and ISO writers come with the formats work); available now: {}",
+            "format {} is not implemented yet in linuxkit-rs (upstream makes rpi3 only when it runs on arm64); available now: {}",
             missing
                 .iter()
                 .map(|s| s.as_str())
@@ -180,6 +182,17 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
     if args.docker {
         bail!(
             "--docker: there is no Docker engine to read images from; linuxkit-rs reads images from its cache (import them with `linuxkit cache import`)"
+        );
+    }
+    let arch_ok = match &args.arch {
+        Some(a) => matches!(a.as_str(), "amd64" | "x86_64"),
+        None => Platform::host().architecture == "amd64",
+    };
+    if let Some(f) = formats.iter().find(|f| formats::needs_boot_files(f))
+        && !arch_ok
+    {
+        bail!(
+            "format {f}: only amd64 (x86_64) images can be made bootable for now (the boot loader package is amd64 only)"
         );
     }
     let (moby, packages) = load_config(&args.files)?;
@@ -195,6 +208,11 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
     if args.output.is_none() {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        // Fail before the work, not after it.
+        tempfile::Builder::new()
+            .prefix(".linuxkit-write-test.")
+            .tempfile_in(&dir)
+            .with_context(|| format!("cannot write to output directory {}", dir.display()))?;
     }
     let cache_dir = build_cache_dir(args.build_cache.clone());
     let cache = Cache::open(&cache_dir)
@@ -216,6 +234,18 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
         None => Platform::host(),
     };
     pull_missing(&moby, &cache, &platform, args.pull, &local_packages, reg)?;
+    // The boot loader files, only when a format needs them.
+    let boot_files = if formats.iter().any(|f| formats::needs_boot_files(f)) {
+        Some(load_bootloaders(
+            &args.bootloaders,
+            &cache,
+            &platform,
+            &pkg_opts,
+            reg,
+        )?)
+    } else {
+        None
+    };
 
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let mut opts = BuildOptions::new(cwd);
@@ -250,32 +280,56 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
     // digest, so a rebuild concatenates instead of recompressing.
     let segments = Some(linuxkit_build::derived_dir(&cache).join("initrd"));
     let mut initrd = InitrdSink::new(segments, 6);
+    let mut rootfs = RootfsSink::default();
     {
-        let mut tee = Tee {
-            sinks: vec![&mut initrd as &mut dyn Sink],
-        };
+        let mut sinks = vec![&mut initrd as &mut dyn Sink];
+        if formats.iter().any(|f| formats::needs_rootfs(f)) {
+            sinks.push(&mut rootfs);
+        }
+        let mut tee = Tee { sinks };
         linuxkit_build::assemble(&cache, &moby, &opts, &mut tee)?;
     }
     tracing::info!("Create outputs:");
     let parts = initrd.finish()?;
-    let mut written = Vec::new();
+    // Every file is written under a temporary name first and renamed into
+    // place only once every format succeeded: a failure leaves nothing.
+    let mut pending: Vec<PendingFile> = Vec::new();
+    let kit = Kit {
+        kernel: parts.kernel.clone().into(),
+        initrd: parts.initrd_gz.clone().into(),
+        cmdline: String::from_utf8_lossy(&parts.cmdline).into_owned(),
+    };
+    let format_opts = FormatOptions {
+        size_mib,
+        mtime: opts.mtime,
+    };
+    let writer = formats::Writer::new(
+        Inputs {
+            kit: &kit,
+            boot: boot_files.as_ref(),
+            rootfs: &rootfs.entries,
+            opts: &format_opts,
+        },
+        &dir,
+        &name,
+    );
     for f in &formats {
         match f.as_str() {
             "kernel+initrd" => {
                 if !parts.kernel.is_empty() {
-                    written.push(linuxkit_build::output::write_file(
+                    pending.push(write_pending(
                         &dir.join(format!("{name}-kernel")),
                         &parts.kernel,
                     )?);
                 }
                 let mut initrd = parts.ucode.clone();
                 initrd.extend_from_slice(&parts.initrd_gz);
-                written.push(linuxkit_build::output::write_file(
+                pending.push(write_pending(
                     &dir.join(format!("{name}-initrd.img")),
                     &initrd,
                 )?);
                 if !parts.cmdline.is_empty() {
-                    written.push(linuxkit_build::output::write_file(
+                    pending.push(write_pending(
                         &dir.join(format!("{name}-cmdline")),
                         &parts.cmdline,
                     )?);
@@ -283,18 +337,89 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
             }
             "tar-kernel-initrd" => {
                 let tar = linuxkit_build::output::kernel_initrd_tar(&parts, opts.mtime)?;
-                written.push(linuxkit_build::output::write_file(
+                pending.push(write_pending(
                     &dir.join(format!("{name}-initrd.tar")),
                     &tar,
                 )?);
             }
+            f if formats::handles(f) => {
+                if parts.kernel.is_empty() {
+                    bail!("format {f} needs a kernel: the configuration has no kernel image");
+                }
+                pending.extend(writer.write(f)?);
+            }
             other => bail!("internal error: format {other} has no writer"),
+        }
+    }
+    let mut written: Vec<PathBuf> = Vec::new();
+    for p in pending {
+        let path = p.commit()?;
+        if !written.contains(&path) {
+            written.push(path);
         }
     }
     for p in written {
         tracing::info!("  {}", p.display());
     }
     Ok(())
+}
+
+/// Collects the root filesystem (every entry but `boot/`) for the
+/// `kernel+squashfs|erofs|iso` formats.
+#[derive(Default)]
+struct RootfsSink {
+    entries: Vec<Entry>,
+}
+
+impl Sink for RootfsSink {
+    fn put(&mut self, e: Entry) -> Result<(), BuildError> {
+        if formats::is_rootfs_entry(&e.path) {
+            self.entries.push(e);
+        }
+        Ok(())
+    }
+}
+
+/// The boot loader files: `@pkg:DIR` builds the package into the cache
+/// (unless cached), anything else is an image reference, pulled if the
+/// cache lacks it.
+fn load_bootloaders(
+    flag: &str,
+    cache: &Cache,
+    platform: &Platform,
+    pkg_opts: &linuxkit_pkg::build::BuildOptions,
+    reg: &super::registry::RegistryFlags,
+) -> Result<BootFiles> {
+    let reference = match flag.strip_prefix("@pkg:") {
+        Some(dir) => {
+            let dir = Path::new(dir);
+            linuxkit_pkg::build::build(dir, cache, pkg_opts)
+                .with_context(|| {
+                    format!(
+                        "cannot build the boot loader package {} (give another with --bootloaders REF)",
+                        dir.display()
+                    )
+                })?
+                .tag
+                .canonical
+        }
+        None => {
+            let canonical = linuxkit_build::images::canonical(flag)?;
+            if cache.resolve(&canonical, platform).is_err() {
+                let client = reg.client()?;
+                super::registry::pull_for_build(&client, cache, flag, &canonical, platform)?;
+            }
+            flag.to_string()
+        }
+    };
+    let images = linuxkit_build::Images::new(cache, platform.clone());
+    let img = images
+        .get(&reference)
+        .with_context(|| format!("cannot read the boot loader image {reference}"))?;
+    let entries = images
+        .entries(&img)
+        .with_context(|| format!("cannot read the boot loader image {reference}"))?;
+    Ok(BootFiles::from_entries(&reference, &entries))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

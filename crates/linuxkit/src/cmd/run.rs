@@ -65,13 +65,24 @@ fn qemu(q: QemuArgs) -> Result<i32> {
     let boot = BootKind::detect(&q.path)?;
     match (&boot, q.iso, q.squashfs, q.kernel) {
         (BootKind::Iso(_), _, false, false)
-        | (BootKind::Squashfs { .. }, false, _, false)
+        | (BootKind::RootImage { .. }, false, _, false)
         | (BootKind::KernelInitrd { .. }, false, false, _)
-        | (BootKind::Disk(_), false, false, false) => {}
+        | (BootKind::Disk(_) | BootKind::Uki(_), false, false, false) => {}
         _ => bail!(
             "{} is a {boot:?} boot, which does not match the --iso/--squashfs/--kernel flag given",
             q.path.display()
         ),
+    }
+    let mut uefi = q.uefi;
+    if let Some(why) = boot.uefi_only()
+        && !uefi
+    {
+        eprintln!(
+            "notice: {} is {why}: booting it with UEFI firmware (--uefi, {})",
+            q.path.display(),
+            q.fw.display()
+        );
+        uefi = true;
     }
     let state = q
         .state
@@ -92,7 +103,7 @@ fn qemu(q: QemuArgs) -> Result<i32> {
         networking: q.networking,
         publish: q.publish,
         gui: q.gui,
-        uefi: q.uefi,
+        uefi,
         fw: q.fw,
         devices: q.device,
         usb: q.usb,

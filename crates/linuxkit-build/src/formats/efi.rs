@@ -1,0 +1,183 @@
+//! The EFI images. All of them boot a unified kernel image (the systemd
+//! EFI stub with the kernel, initrd, command line and an os-release
+//! `NAME="LinuxKit"` as PE sections) placed where firmware looks on
+//! removable media, `EFI/BOOT/BOOTX64.EFI` of a FAT file system:
+//!
+//! - `uki`: the UKI itself;
+//! - `raw-efi` / `qcow2-efi`: a GPT disk with one EFI System Partition
+//!   from LBA 2048 (FAT32, see [`esp_fat`]);
+//! - `iso-efi` / `iso-efi-initrd`: an ISO whose El Torito EFI boot image is
+//!   a FAT image holding the UKI (`iso-efi-initrd` also carries `kernel`,
+//!   `initrd.img` and `cmdline` in the ISO tree, as upstream's).
+//!
+//! Upstream boots GRUB (ISOs, qcow2-efi) or systemd-boot plus a UKI
+//! (raw-efi); the UKI alone needs no boot loader configuration. GUIDs,
+//! serial numbers and the MBR signature are derived from the contents.
+
+use super::{BootFiles, Kit};
+use crate::error::BuildError;
+use linuxkit_formats::disk::SparseImage;
+use linuxkit_formats::fat::{FatBuilder, FatImage, FatOptions};
+use linuxkit_formats::iso9660::{EfiBoot, IsoOptions, write_iso};
+use linuxkit_formats::partition::{self, GUID_ESP, GptPartition, Guid};
+use linuxkit_formats::{Entry, uki};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Where firmware looks for a boot program on removable media (x86_64).
+pub const BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
+
+/// The os-release section of the UKI.
+pub const OS_RELEASE: &str = "NAME=\"LinuxKit\"\n";
+
+/// Clusters a FAT32 volume must have to be FAT32 for every reader
+/// (Microsoft's rule; below it mtools and fsck.fat call it FAT16).
+const FAT32_MIN_CLUSTERS: u64 = 65_525;
+
+/// Build the UKI from the stub in the boot loader image.
+pub fn uki(kit: &Kit, boot: &BootFiles) -> Result<Vec<u8>, BuildError> {
+    let stub = boot.get("efi/linuxx64.efi.stub")?;
+    uki::build_uki(
+        &stub,
+        &kit.kernel,
+        &kit.initrd,
+        kit.cmdline.trim(),
+        OS_RELEASE,
+    )
+    .map_err(|e| BuildError::Other(format!("cannot build the unified kernel image: {e}")))
+}
+
+fn seed(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// The smallest FAT32 volume with 512-byte clusters that has 65525
+/// clusters: 34 MiB.
+const MIN_FAT32_SMALL: u64 = 34 << 20;
+
+/// Clusters of a FAT32 image, from its size (32 reserved sectors, two
+/// FATs of 4 bytes per cluster).
+fn fat32_clusters(img: &FatImage) -> u64 {
+    img.size().saturating_sub(32 * 512) / (img.cluster_size() + 8)
+}
+
+/// The ESP file system holding the UKI (a FAT32 volume): upstream's
+/// `mkfs.vfat -F 32 -S 512 -s 8 -R 32` ([`FatOptions::esp`]) when that
+/// gives a real FAT32 (65525 clusters or more: a volume of about 256 MiB),
+/// else 512-byte clusters, the volume grown to 34 MiB if needed
+/// (fsck.fat and mtools reject a FAT32 with fewer clusters).
+pub fn esp_fat(uki: Arc<[u8]>, mtime: i64, hidden_sectors: u32) -> Result<FatImage, BuildError> {
+    let s = seed(&[b"linuxkit-esp-volume", &uki]);
+    let base = FatOptions {
+        volume_id: u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+        label: "LINUXKIT".into(),
+        mtime,
+        hidden_sectors,
+        ..FatOptions::esp()
+    };
+    let mut b = FatBuilder::new();
+    b.add_file(BOOT_PATH, uki)
+        .map_err(|e| BuildError::Other(format!("cannot build the EFI system partition: {e}")))?;
+    let build = |o: &FatOptions| {
+        b.build(o)
+            .map_err(|e| BuildError::Other(format!("cannot build the EFI system partition: {e}")))
+    };
+    let img = build(&base)?;
+    if fat32_clusters(&img) >= FAT32_MIN_CLUSTERS {
+        return Ok(img);
+    }
+    let small = FatOptions {
+        sectors_per_cluster: Some(1),
+        ..base
+    };
+    let img = build(&small)?;
+    if fat32_clusters(&img) >= FAT32_MIN_CLUSTERS {
+        return Ok(img);
+    }
+    build(&FatOptions {
+        size_bytes: Some(MIN_FAT32_SMALL),
+        ..small
+    })
+}
+
+/// The `raw-efi` disk: protective MBR, GPT, one ESP (type EF00, "legacy
+/// BIOS bootable" as upstream, name `EFI System`) from LBA 2048 holding the
+/// UKI, sized to the content (whole MiB).
+pub fn esp_disk(uki: Arc<[u8]>, mtime: i64) -> Result<SparseImage, BuildError> {
+    let err =
+        |e: &dyn std::fmt::Display| BuildError::Other(format!("cannot lay out the EFI disk: {e}"));
+    let fat = esp_fat(uki.clone(), mtime, partition::ALIGN_LBA as u32)?;
+    let disk_size = partition::aligned_disk_size(&[fat.size()], true);
+    let place =
+        partition::place_aligned(disk_size, &[Some(fat.size())], true).map_err(|e| err(&e))?;
+    let (first, last) = place[0];
+    let s = seed(&[b"linuxkit-efi-disk", &uki]);
+    let part = GptPartition {
+        type_guid: GUID_ESP,
+        part_guid: Guid::from_seed(&[&s[..], b"partition"].concat()),
+        name: "EFI System".into(),
+        first_lba: first,
+        last_lba: last,
+        attributes: partition::GPT_ATTR_LEGACY_BIOS_BOOTABLE,
+    };
+    let gpt = partition::gpt(
+        disk_size,
+        &[part],
+        Guid::from_seed(&[&s[..], b"disk"].concat()),
+    )
+    .map_err(|e| err(&e))?;
+    let base = first * partition::SECTOR;
+    let mut segments: Vec<(u64, Arc<[u8]>)> = Vec::new();
+    let [pmbr, primary, backup] = gpt.segments();
+    segments.push((pmbr.0, pmbr.1.into()));
+    segments.push((primary.0, primary.1.into()));
+    for (off, bytes) in fat.segments() {
+        segments.push((base + off, bytes.into()));
+    }
+    segments.push((backup.0, backup.1.into()));
+    SparseImage::new(disk_size, segments).map_err(|e| err(&e))
+}
+
+/// An ISO booting the UKI through its El Torito EFI image (a FAT image,
+/// hidden from the tree, like upstream's `boot.img`); with `kit`, the
+/// tree also holds `kernel`, `initrd.img` and `cmdline`.
+pub fn efi_iso(uki: Arc<[u8]>, kit: Option<&Kit>, mtime: i64) -> Result<Vec<u8>, BuildError> {
+    let fat = {
+        let s = seed(&[b"linuxkit-efi-iso", &uki]);
+        let opts = FatOptions {
+            volume_id: u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+            label: "LINUXKIT".into(),
+            mtime,
+            ..FatOptions::default()
+        };
+        let mut b = FatBuilder::new();
+        b.add_file(BOOT_PATH, uki.clone())
+            .and_then(|_| b.build(&opts))
+            .map_err(|e| BuildError::Other(format!("cannot build the EFI boot image: {e}")))?
+    };
+    let mut entries = Vec::new();
+    if let Some(kit) = kit {
+        entries.push(Entry::file("kernel", 0o644, mtime, kit.kernel.clone()));
+        entries.push(Entry::file("initrd.img", 0o644, mtime, kit.initrd.clone()));
+        entries.push(Entry::file(
+            "cmdline",
+            0o644,
+            mtime,
+            kit.cmdline.as_bytes().to_vec(),
+        ));
+    }
+    let mut opts = IsoOptions::new("LinuxKit", mtime);
+    opts.efi_boot = Some(EfiBoot {
+        image: fat.to_vec().into(),
+        path: None,
+    });
+    let mut out = Vec::with_capacity(2 * uki.len() + (4 << 20));
+    write_iso(&entries, &opts, &mut out)
+        .map_err(|e| BuildError::Other(format!("cannot write the EFI ISO image: {e}")))?;
+    Ok(out)
+}

@@ -1,0 +1,318 @@
+//! The bootable and filesystem image formats of `linuxkit build`, written
+//! natively from the "kit" (kernel, initrd, command line) and the boot
+//! loader files of the `bootloaders` package, with the pure writers of
+//! `linuxkit-formats`:
+//!
+//! | formats | made of | module |
+//! |---|---|---|
+//! | `iso-bios`, `raw-bios` | an isohybrid ISO booted by ISOLINUX (CD or disk) | [`bios`] |
+//! | `qcow2-bios`, `aws`, `vhd`, `dynamic-vhd`, `vmdk`, `azure`, `gcp` | that hybrid disk, padded, in a container | [`disk`] |
+//! | `uki`, `raw-efi`, `qcow2-efi`, `iso-efi`, `iso-efi-initrd` | a unified kernel image as `EFI/BOOT/BOOTX64.EFI` | [`efi`] |
+//! | `kernel+squashfs`, `kernel+erofs`, `kernel+iso` | the root filesystem (everything but `boot/`) | [`rootfs`] |
+//!
+//! Every output is written under a temporary name ([`PendingFile`]) and
+//! handed back uncommitted: the caller renames them all into place once
+//! every format succeeded, so a failed build leaves no file behind.
+//! Intermediate products (the hybrid ISO, the UKI, the EFI disk) are built
+//! once per build and shared by the formats that need them. Nothing reads
+//! a clock or a random source: the same inputs give the same bytes.
+
+pub mod bios;
+pub mod disk;
+pub mod efi;
+pub mod rootfs;
+
+use crate::error::BuildError;
+use crate::output::PendingFile;
+use linuxkit_formats::{Entry, Kind};
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The formats this module writes, in `--help` order.
+pub const FORMATS: [&str; 17] = [
+    "aws",
+    "azure",
+    "dynamic-vhd",
+    "gcp",
+    "iso-bios",
+    "iso-efi",
+    "iso-efi-initrd",
+    "kernel+erofs",
+    "kernel+iso",
+    "kernel+squashfs",
+    "qcow2-bios",
+    "qcow2-efi",
+    "raw-bios",
+    "raw-efi",
+    "uki",
+    "vhd",
+    "vmdk",
+];
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// Whether `format` is written by this module.
+pub fn handles(format: &str) -> bool {
+    FORMATS.contains(&format)
+}
+
+/// Whether `format` needs the boot loader files.
+pub fn needs_boot_files(format: &str) -> bool {
+    handles(format) && !needs_rootfs(format)
+}
+
+/// Whether `format` is built from the root filesystem entries.
+pub fn needs_rootfs(format: &str) -> bool {
+    matches!(format, "kernel+squashfs" | "kernel+erofs" | "kernel+iso")
+}
+
+/// The kernel, initrd (gzip cpio, without microcode) and command line.
+#[derive(Debug, Clone)]
+pub struct Kit {
+    /// `boot/kernel`.
+    pub kernel: Arc<[u8]>,
+    /// The initrd as `kernel+initrd` writes it, minus the microcode.
+    pub initrd: Arc<[u8]>,
+    /// `boot/cmdline`.
+    pub cmdline: String,
+}
+
+/// Files of the boot loader image, by path (`isolinux/isolinux.bin`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct BootFiles {
+    source: String,
+    files: BTreeMap<String, Arc<[u8]>>,
+}
+
+impl BootFiles {
+    /// Collect the regular files (and hard links to them) of a flattened
+    /// image; `source` names the image in error messages.
+    pub fn from_entries(source: &str, entries: &[Entry]) -> BootFiles {
+        let clean = |p: &str| {
+            p.trim_start_matches("./")
+                .trim_start_matches('/')
+                .to_string()
+        };
+        let mut files = BTreeMap::new();
+        for e in entries {
+            match e.kind {
+                Kind::File => {
+                    files.insert(clean(&e.path), e.data.clone());
+                }
+                Kind::Hardlink => {
+                    if let Some(d) = files.get(&clean(&e.link)).cloned() {
+                        files.insert(clean(&e.path), d);
+                    }
+                }
+                _ => {}
+            }
+        }
+        BootFiles {
+            source: source.to_string(),
+            files,
+        }
+    }
+
+    /// A file of the image, or an error naming the image and the file.
+    pub fn get(&self, path: &str) -> Result<Arc<[u8]>, BuildError> {
+        self.files.get(path).cloned().ok_or_else(|| {
+            BuildError::Other(format!(
+                "boot loader image {} has no /{path} (see pkg/bootloaders/README.md for the files it must hold)",
+                self.source
+            ))
+        })
+    }
+}
+
+/// Build-wide settings of the formats.
+#[derive(Debug, Clone)]
+pub struct FormatOptions {
+    /// `--size` in MiB (`qcow2-bios`, `aws`).
+    pub size_mib: u64,
+    /// Timestamp of every generated file and volume.
+    pub mtime: i64,
+}
+
+/// Everything the formats are made from.
+pub struct Inputs<'a> {
+    /// The kit.
+    pub kit: &'a Kit,
+    /// Boot loader files (needed by the bootable formats).
+    pub boot: Option<&'a BootFiles>,
+    /// The root filesystem (needed by `kernel+squashfs|erofs|iso`).
+    pub rootfs: &'a [Entry],
+    /// Options.
+    pub opts: &'a FormatOptions,
+}
+
+/// Writes the formats of one build, sharing intermediate products.
+pub struct Writer<'a> {
+    inputs: Inputs<'a>,
+    dir: PathBuf,
+    name: String,
+    hybrid: OnceCell<Arc<[u8]>>,
+    uki: OnceCell<Arc<[u8]>>,
+    efi_disk: OnceCell<linuxkit_formats::disk::SparseImage>,
+}
+
+/// A size check: `--size` or a fixed size too small for the content.
+pub(crate) fn too_small(format: &str, needed: u64, given: u64, what: &str) -> BuildError {
+    BuildError::Other(format!(
+        "format {format}: the image needs {} MiB but {what} is {} MiB; nothing was written{}",
+        needed.div_ceil(MIB),
+        given / MIB,
+        if what == "--size" {
+            format!(" (use --size {}M or more)", needed.div_ceil(MIB))
+        } else {
+            String::new()
+        }
+    ))
+}
+
+impl<'a> Writer<'a> {
+    /// Outputs go to `dir/<name><suffix>`.
+    pub fn new(inputs: Inputs<'a>, dir: &Path, name: &str) -> Writer<'a> {
+        Writer {
+            inputs,
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+            hybrid: OnceCell::new(),
+            uki: OnceCell::new(),
+            efi_disk: OnceCell::new(),
+        }
+    }
+
+    fn boot(&self) -> Result<&BootFiles, BuildError> {
+        self.inputs.boot.ok_or_else(|| {
+            BuildError::Other("internal error: boot loader files were not loaded".into())
+        })
+    }
+
+    /// The isohybrid ISO of `iso-bios` and of every BIOS disk.
+    fn hybrid(&self) -> Result<Arc<[u8]>, BuildError> {
+        if let Some(h) = self.hybrid.get() {
+            return Ok(h.clone());
+        }
+        let iso: Arc<[u8]> =
+            bios::hybrid_iso(self.inputs.kit, self.boot()?, self.inputs.opts.mtime)?.into();
+        Ok(self.hybrid.get_or_init(|| iso).clone())
+    }
+
+    /// The unified kernel image of every EFI format.
+    fn uki(&self) -> Result<Arc<[u8]>, BuildError> {
+        if let Some(u) = self.uki.get() {
+            return Ok(u.clone());
+        }
+        let uki: Arc<[u8]> = efi::uki(self.inputs.kit, self.boot()?)?.into();
+        Ok(self.uki.get_or_init(|| uki).clone())
+    }
+
+    /// The GPT disk with one ESP of `raw-efi` and `qcow2-efi`.
+    fn efi_disk(&self) -> Result<&linuxkit_formats::disk::SparseImage, BuildError> {
+        if self.efi_disk.get().is_none() {
+            let d = efi::esp_disk(self.uki()?, self.inputs.opts.mtime)?;
+            let _ = self.efi_disk.set(d);
+        }
+        self.efi_disk
+            .get()
+            .ok_or_else(|| BuildError::Other("internal error: no EFI disk".into()))
+    }
+
+    fn dest(&self, suffix: &str) -> PathBuf {
+        self.dir.join(format!("{}{suffix}", self.name))
+    }
+
+    /// Write one format; returns its files, not yet committed.
+    pub fn write(&self, format: &str) -> Result<Vec<PendingFile>, BuildError> {
+        let opts = self.inputs.opts;
+        let kit = self.inputs.kit;
+        let one = |f: PendingFile| Ok(vec![f]);
+        match format {
+            "iso-bios" => one(disk::bytes(&self.dest(".iso"), &self.hybrid()?)?),
+            "raw-bios" => one(disk::bytes(&self.dest("-bios.img"), &self.hybrid()?)?),
+            "qcow2-bios" => {
+                let src = disk::padded(format, self.hybrid()?, opts.size_mib * MIB, "--size")?;
+                one(disk::qcow2(&self.dest(".qcow2"), &src)?)
+            }
+            "aws" => {
+                let src = disk::padded(format, self.hybrid()?, opts.size_mib * MIB, "--size")?;
+                one(disk::raw_sparse(&self.dest(".raw"), &src)?)
+            }
+            "vhd" => {
+                let src = disk::padded(format, self.hybrid()?, GIB, "the fixed VHD size")?;
+                one(disk::vhd_fixed(&self.dest(".vhd"), &src, opts.mtime)?)
+            }
+            "azure" => {
+                let src = disk::padded(format, self.hybrid()?, GIB, "the Azure VHD size")?;
+                one(disk::vhd_azure(&self.dest(".vhd"), &src, opts.mtime)?)
+            }
+            "dynamic-vhd" => {
+                let src = disk::padded(format, self.hybrid()?, 25 * GIB, "the dynamic VHD size")?;
+                one(disk::vhd_dynamic(&self.dest(".vhd"), &src, opts.mtime)?)
+            }
+            "vmdk" => {
+                let src = disk::padded(format, self.hybrid()?, GIB, "the VMDK size")?;
+                let file = format!("{}.vmdk", self.name);
+                one(disk::vmdk(&self.dest(".vmdk"), &src, &file)?)
+            }
+            "gcp" => {
+                let src = disk::padded(format, self.hybrid()?, GIB, "the GCE disk size")?;
+                one(disk::gcp(&self.dest(".img.tar.gz"), &src, opts.mtime)?)
+            }
+            "uki" => one(disk::bytes(&self.dest(".efi"), &self.uki()?)?),
+            "raw-efi" => one(disk::raw_sparse(&self.dest("-efi.img"), self.efi_disk()?)?),
+            "qcow2-efi" => one(disk::qcow2(&self.dest("-efi.qcow2"), self.efi_disk()?)?),
+            "iso-efi" => {
+                let iso = efi::efi_iso(self.uki()?, None, opts.mtime)?;
+                one(disk::bytes(&self.dest("-efi.iso"), &iso)?)
+            }
+            "iso-efi-initrd" => {
+                let iso = efi::efi_iso(self.uki()?, Some(kit), opts.mtime)?;
+                one(disk::bytes(&self.dest("-efi-initrd.iso"), &iso)?)
+            }
+            "kernel+squashfs" | "kernel+erofs" | "kernel+iso" => {
+                let mut files = rootfs::kernel_files(kit, &self.dir, &self.name)?;
+                match rootfs::root_initrd(
+                    &self.dest("-root-initrd.img"),
+                    self.inputs.rootfs,
+                    opts.mtime,
+                )? {
+                    Ok(f) => files.push(f),
+                    Err(why) => tracing::warn!(
+                        "format {format}: no {}-root-initrd.img ({why}): the image boots only with a kernel that has its disk driver and file system built in",
+                        self.name
+                    ),
+                }
+                let image = match format {
+                    "kernel+squashfs" => rootfs::squashfs(
+                        &self.dest("-squashfs.img"),
+                        self.inputs.rootfs,
+                        opts.mtime,
+                    )?,
+                    "kernel+erofs" => {
+                        rootfs::erofs(&self.dest("-erofs.img"), self.inputs.rootfs, opts.mtime)?
+                    }
+                    _ => rootfs::iso(&self.dest(".iso"), self.inputs.rootfs, opts.mtime)?,
+                };
+                files.push(image);
+                Ok(files)
+            }
+            other => Err(BuildError::Other(format!(
+                "internal error: format {other} has no writer"
+            ))),
+        }
+    }
+}
+
+/// The root filesystem of `kernel+squashfs|erofs|iso`: every entry but
+/// `boot/` and what is under it (upstream's "rootfs" input).
+pub fn is_rootfs_entry(path: &str) -> bool {
+    let p = path.trim_start_matches("./").trim_end_matches('/');
+    !(p == "boot" || p.starts_with("boot/"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,725 @@
+//! The image formats: `examples/minimal.yml` built in every bootable format
+//! and booted with `linuxkit run qemu` (TCG, bounded) to the getty shell;
+//! the outputs checked by tools we did not write (qemu-img, xorriso,
+//! fsck.vfat, sfdisk, sgdisk, unsquashfs, fsck.erofs, objdump); every
+//! format built twice byte-identical; and the errors (too small `--size`,
+//! unwritable `--dir`, unknown format) clear, leaving no file behind.
+//!
+//! Several formats are built per `build` and the boots are grouped into a
+//! few tests so that nextest runs two at a time within CI's budget.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The package cache shared with the boot tests (packages, the boot
+/// loaders included, are built once; the cache is locked, writes atomic).
+fn shared_cache() -> PathBuf {
+    let c = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-cache");
+    std::fs::create_dir_all(&c).unwrap();
+    c
+}
+
+/// Build `examples/minimal.yml` into `dir` as `name` in `formats`.
+fn build(dir: &Path, name: &str, formats: &str, extra: &[&str]) -> Duration {
+    let cache = shared_cache();
+    let start = Instant::now();
+    let mut args = vec![
+        "build",
+        "--no-sbom",
+        "--name",
+        name,
+        "--dir",
+        dir.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+        "--format",
+        formats,
+    ];
+    args.extend(extra);
+    args.push("examples/minimal.yml");
+    ok(&linuxkit(&repo_root(), &args, &[]));
+    start.elapsed()
+}
+
+/// How a bounded run ended.
+struct Outcome {
+    found: bool,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+/// Run `cmd` with stdin closed until `marker` appears on its stdout, it
+/// exits, or `limit` passes; then kill it and the QEMU it started (by the
+/// pidfile `run qemu` writes into its state directory).
+fn run_bounded(mut cmd: Command, marker: &str, limit: Duration, qemu_pidfile: &Path) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).to_string();
+    let (exited, found) = loop {
+        if read(&out).contains(marker) {
+            break (false, true);
+        }
+        if child.try_wait().unwrap().is_some() {
+            break (true, false);
+        }
+        if start.elapsed() > limit {
+            break (false, false);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let took = start.elapsed();
+    if !exited {
+        // QEMU runs as a child of linuxkit: make sure it does not outlive the test.
+        if let Ok(pid) = std::fs::read_to_string(qemu_pidfile) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Outcome {
+        found,
+        stdout: read(&out),
+        stderr: read(&err),
+        took,
+    }
+}
+
+fn tail(s: &str) -> &str {
+    let mut i = s.len().saturating_sub(3000);
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
+}
+
+/// Boot `file` with `run qemu --accel tcg [flags]` to the getty shell.
+/// (TCG: KVM may exist and still not run guests, and an image carries no
+/// kernel for `run qemu` to probe KVM with.)
+fn boots(file: &Path, flags: &[&str]) -> Duration {
+    let dir = file.parent().unwrap();
+    let label = file.file_name().unwrap().to_string_lossy().to_string();
+    let state = dir.join(format!("{label}-state"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
+    cmd.current_dir(dir)
+        .args(["run", "qemu", "--accel", "tcg", "--state"])
+        .arg(&state)
+        .args(flags)
+        .arg(file)
+        .env("HOME", dir);
+    let o = run_bounded(
+        cmd,
+        "(ns: getty)",
+        Duration::from_secs(240),
+        &state.join("qemu.pid"),
+    );
+    assert!(
+        o.found,
+        "{label} did not boot to the getty shell\nstderr: {}\nconsole: {}",
+        o.stderr,
+        tail(&o.stdout)
+    );
+    assert!(
+        o.stdout.contains("Welcome to LinuxKit"),
+        "{label}: {}",
+        tail(&o.stdout)
+    );
+    eprintln!("{label}: booted in {:.1} s", o.took.as_secs_f64());
+    o.took
+}
+
+#[test]
+fn bios_iso_and_disks_boot() {
+    let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let d = t.path();
+    let took = build(
+        d,
+        "m",
+        "iso-bios,raw-bios,qcow2-bios,aws",
+        &["--size", "256M"],
+    );
+    eprintln!("build iso-bios,raw-bios,qcow2-bios,aws: {took:?}");
+    // the ISO as a CD, the same hybrid image as disks
+    boots(&d.join("m.iso"), &[]);
+    boots(&d.join("m-bios.img"), &[]);
+    boots(&d.join("m.qcow2"), &[]);
+    boots(&d.join("m.raw"), &[]);
+    assert_eq!(std::fs::metadata(d.join("m.raw")).unwrap().len(), 256 << 20);
+    // Without --accel an image with no kernel file is probed with a tiny
+    // firmware: where /dev/kvm exists but a Linux guest hangs (this CI
+    // machine), it must fall back to TCG, say so once, and boot.
+    let home = d.join("fresh-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let state = d.join("auto-state");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
+    cmd.current_dir(d)
+        .args(["run", "qemu", "--state"])
+        .arg(&state)
+        .arg(d.join("m.iso"))
+        .env("HOME", &home)
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("LINUXKIT_QEMU_ACCEL");
+    let o = run_bounded(
+        cmd,
+        "(ns: getty)",
+        Duration::from_secs(240),
+        &state.join("qemu.pid"),
+    );
+    assert!(
+        o.found,
+        "m.iso did not boot without --accel\nstderr: {}\nconsole: {}",
+        o.stderr,
+        tail(&o.stdout)
+    );
+    assert!(
+        o.stderr.lines().filter(|l| l.contains("notice:")).count() <= 1,
+        "{}",
+        o.stderr
+    );
+    if Path::new("/dev/kvm").exists() {
+        assert!(
+            home.join(".cache/linuxkit/kvm-probe").exists(),
+            "the verdict is cached"
+        );
+    }
+}
+
+/// `disk.raw` of a GCE image tarball, extracted with holes for the zeros.
+fn extract_gcp(tarball: &Path, dest: &Path) {
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(tarball).unwrap());
+    let mut a = tar::Archive::new(gz);
+    let mut entries = a.entries().unwrap();
+    let mut e = entries.next().unwrap().unwrap();
+    assert_eq!(e.path().unwrap().to_str(), Some("disk.raw"));
+    assert!(e.header().as_gnu().is_some(), "a GNU tar header");
+    let size = e.header().size().unwrap();
+    assert_eq!(size % (1 << 30), 0, "GCE wants whole GiB: {size}");
+    let mut out = std::fs::File::create(dest).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = e.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().all(|&b| b == 0) {
+            out.seek(SeekFrom::Current(n as i64)).unwrap();
+        } else {
+            out.write_all(&buf[..n]).unwrap();
+        }
+    }
+    out.set_len(size).unwrap();
+    drop(e);
+    assert!(entries.next().is_none(), "only disk.raw in the tarball");
+}
+
+#[test]
+fn cloud_and_hypervisor_disks_boot() {
+    let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let d = t.path();
+    // vhd, dynamic-vhd and azure all write <name>.vhd: one name each
+    build(d, "m", "vhd,vmdk,gcp", &[]);
+    build(d, "dyn", "dynamic-vhd", &[]);
+    build(d, "az", "azure", &[]);
+    extract_gcp(&d.join("m.img.tar.gz"), &d.join("disk.raw"));
+    boots(&d.join("m.vhd"), &[]);
+    boots(&d.join("dyn.vhd"), &[]);
+    boots(&d.join("az.vhd"), &[]);
+    boots(&d.join("m.vmdk"), &[]);
+    boots(&d.join("disk.raw"), &[]);
+}
+
+#[test]
+fn efi_formats_boot_with_uefi_firmware() {
+    let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let d = t.path();
+    build(d, "m", "iso-efi,iso-efi-initrd,raw-efi,qcow2-efi,uki", &[]);
+    boots(&d.join("m-efi.iso"), &["--uefi"]);
+    boots(&d.join("m-efi-initrd.iso"), &["--uefi"]);
+    boots(&d.join("m-efi.img"), &["--uefi"]);
+    boots(&d.join("m-efi.qcow2"), &["--uefi"]);
+    // a UKI needs no flag: run qemu makes an ESP for it and uses OVMF
+    boots(&d.join("m.efi"), &[]);
+}
+
+/// The root file system formats boot from their image (attached as
+/// /dev/vda) through the small root initrd the build writes beside them:
+/// the root is mounted from the disk, not unpacked into RAM.
+#[test]
+fn root_filesystem_formats_boot_from_their_image() {
+    let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let d = t.path();
+    build(d, "sq", "kernel+squashfs", &[]);
+    build(d, "er", "kernel+erofs", &[]);
+    build(d, "is", "kernel+iso", &[]);
+    build(d, "full", "kernel+initrd", &[]);
+    let small = std::fs::metadata(d.join("sq-root-initrd.img"))
+        .unwrap()
+        .len();
+    let full = std::fs::metadata(d.join("full-initrd.img")).unwrap().len();
+    assert!(
+        small * 3 < full,
+        "the root initrd ({small} bytes) holds /init and a few modules, not the system ({full} bytes)"
+    );
+    for (prefix, fstype) in [("sq", "squashfs"), ("er", "erofs"), ("is", "iso9660")] {
+        let dir = d.to_path_buf();
+        let state = dir.join(format!("{prefix}-state"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
+        cmd.current_dir(&dir)
+            .args(["run", "qemu", "--accel", "tcg", "--state"])
+            .arg(&state)
+            .arg(prefix)
+            .env("HOME", &dir);
+        let o = run_bounded(
+            cmd,
+            "(ns: getty)",
+            Duration::from_secs(240),
+            &state.join("qemu.pid"),
+        );
+        assert!(
+            o.found,
+            "{prefix} did not boot to the getty shell\nstderr: {}\nconsole: {}",
+            o.stderr,
+            tail(&o.stdout)
+        );
+        let want = format!("root /dev/vda ({fstype}) mounted");
+        assert!(
+            o.stdout.contains(&want),
+            "{prefix}: no `{want}` in {}",
+            tail(&o.stdout)
+        );
+        eprintln!("{prefix}: booted in {:.1} s", o.took.as_secs_f64());
+    }
+}
+
+fn tool(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd} (CI installs it, see .ci/run): {e}"))
+}
+
+/// Run a checker; assert success; return stdout and stderr together.
+fn check(cmd: &str, args: &[&str]) -> String {
+    let o = tool(cmd, args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{cmd} {args:?} failed:\n{text}");
+    text
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Copy `len` bytes at `offset` of `src` into a new file `dest`.
+fn extract(src: &Path, offset: u64, len: u64, dest: &Path) {
+    let mut f = std::fs::File::open(src).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    let mut out = std::fs::File::create(dest).unwrap();
+    let n = std::io::copy(&mut f.take(len), &mut out).unwrap();
+    assert_eq!(n, len, "{} is too short", src.display());
+}
+
+fn le32(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()))
+}
+
+/// The El Torito EFI boot image of an ISO (the FAT image), by the catalog.
+fn el_torito_fat(iso: &Path, dest: &Path) {
+    let data = std::fs::read(iso).unwrap();
+    let brvd = &data[17 * 2048..18 * 2048];
+    assert_eq!(&brvd[7..30], b"EL TORITO SPECIFICATION");
+    let cat = le32(brvd, 0x47) as usize * 2048;
+    assert_eq!(data[cat + 1], 0xEF, "EFI validation entry");
+    let lba = le32(&data, cat + 32 + 8);
+    let bpb = &data[(lba * 2048) as usize..];
+    let mut sectors = u64::from(u16::from_le_bytes([bpb[19], bpb[20]]));
+    if sectors == 0 {
+        sectors = le32(bpb, 32);
+    }
+    extract(iso, lba * 2048, sectors * 512, dest);
+}
+
+fn json_u64(json: &str, key: &str) -> u64 {
+    let at = json
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("{key} in {json}"));
+    json[at + key.len() + 3..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// Every format, in three builds (the names of vhd/dynamic-vhd/azure and
+/// iso-bios/kernel+iso clash, as upstream's).
+fn build_all(d: &Path) {
+    build(
+        d,
+        "m",
+        "iso-bios,iso-efi,iso-efi-initrd,raw-bios,raw-efi,qcow2-bios,qcow2-efi,vhd,vmdk,gcp,aws,uki,kernel+squashfs,kernel+erofs,kernel+initrd",
+        &[],
+    );
+    build(d, "b", "dynamic-vhd,kernel+iso", &[]);
+    build(d, "c", "azure", &[]);
+}
+
+#[test]
+fn every_format_is_reproducible_and_passes_independent_checkers() {
+    let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    build_all(&a);
+    build_all(&b);
+    let mut names: Vec<String> = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    // 17 formats' files (vhd, dynamic-vhd and azure apart by name) and the
+    // kernel+* formats' root initrds
+    assert_eq!(names.len(), 24, "{names:?}");
+    // The root initrd: /init, the initrd marker, the root file system's
+    // modules (squashfs, erofs, isofs, virtio_blk) and their dependencies.
+    let mut cpio = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(a.join("m-root-initrd.img")).unwrap())
+        .read_to_end(&mut cpio)
+        .unwrap();
+    let has = |needle: &str| cpio.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for want in [
+        "070701",
+        "etc/initrd-release",
+        "dev/console",
+        "squashfs.ko",
+        "erofs.ko",
+        "isofs.ko",
+        "virtio_blk.ko",
+        "modules.order",
+        "TRAILER!!!",
+    ] {
+        assert!(has(want), "{want} in the root initrd");
+    }
+    assert!(!has("containers/services"), "no system in the root initrd");
+    for n in &names {
+        assert!(!n.ends_with(".tmp"), "no temporary file left: {n}");
+        let (x, y) = (
+            std::fs::read(a.join(n)).unwrap(),
+            std::fs::read(b.join(n)).unwrap(),
+        );
+        assert!(x == y, "{n} differs between two builds");
+    }
+    let d = &a;
+    let p = |n: &str| d.join(n);
+    let x = t.path().join("x");
+    std::fs::create_dir_all(&x).unwrap();
+
+    // containers: valid, and the same disk as the raw image
+    for f in ["m.qcow2", "m-efi.qcow2"] {
+        let out = check("qemu-img", &["check", "-f", "qcow2", s(&p(f))]);
+        assert!(out.contains("No errors were found"), "{f}: {out}");
+    }
+    let out = check("qemu-img", &["check", "-f", "vmdk", s(&p("m.vmdk"))]);
+    assert!(out.contains("No errors were found"), "{out}");
+    let info = check(
+        "qemu-img",
+        &["info", "--output=json", "-f", "vmdk", s(&p("m.vmdk"))],
+    );
+    assert!(
+        info.contains("\"create-type\": \"streamOptimized\""),
+        "{info}"
+    );
+    assert_eq!(json_u64(&info, "virtual-size"), 1 << 30);
+    for (f, size) in [
+        ("m.vhd", 1u64 << 30),
+        ("b.vhd", 25 << 30),
+        ("c.vhd", 1 << 30),
+    ] {
+        let info = check(
+            "qemu-img",
+            &["info", "--output=json", "-f", "vpc", s(&p(f))],
+        );
+        assert_eq!(json_u64(&info, "virtual-size"), size, "{f}: {info}");
+    }
+    assert_eq!(std::fs::metadata(p("m.raw")).unwrap().len(), 1 << 30);
+    extract_gcp(&p("m.img.tar.gz"), &x.join("disk.raw"));
+    let raw = p("m.raw");
+    for (f, fmt) in [
+        ("m-bios.img", "raw"),
+        ("m.qcow2", "qcow2"),
+        ("m.vhd", "vpc"),
+        ("b.vhd", "vpc"),
+        ("c.vhd", "vpc"),
+        ("m.vmdk", "vmdk"),
+    ] {
+        let out = check(
+            "qemu-img",
+            &["compare", "-f", "raw", "-F", fmt, s(&raw), s(&p(f))],
+        );
+        assert!(out.contains("Images are identical"), "{f}: {out}");
+    }
+    let out = check(
+        "qemu-img",
+        &[
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "raw",
+            s(&raw),
+            s(&x.join("disk.raw")),
+        ],
+    );
+    assert!(out.contains("Images are identical"), "gcp: {out}");
+    let out = check(
+        "qemu-img",
+        &[
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "qcow2",
+            s(&p("m-efi.img")),
+            s(&p("m-efi.qcow2")),
+        ],
+    );
+    assert!(out.contains("Images are identical"), "{out}");
+
+    // ISOs: El Torito as each format promises
+    let report = |f: &str| {
+        check(
+            "xorriso",
+            &["-indev", s(&p(f)), "-report_el_torito", "plain"],
+        )
+    };
+    let r = report("m.iso");
+    assert!(r.contains("MBR isohybrid"), "{r}");
+    assert!(r.contains("/isolinux/isolinux.bin"), "{r}");
+    assert!(r.contains("boot-info-table"), "{r}");
+    assert!(
+        r.lines()
+            .any(|l| l.starts_with("El Torito boot img") && l.contains("BIOS")),
+        "{r}"
+    );
+    for f in ["m-efi.iso", "m-efi-initrd.iso"] {
+        let r = report(f);
+        assert!(
+            r.lines()
+                .any(|l| l.starts_with("El Torito boot img") && l.contains("UEFI")),
+            "{f}: {r}"
+        );
+        assert!(!r.contains("BIOS"), "{f}: {r}");
+        el_torito_fat(&p(f), &x.join("eltorito.img"));
+        check("fsck.vfat", &["-n", s(&x.join("eltorito.img"))]);
+        let dir = check("mdir", &["-i", s(&x.join("eltorito.img")), "::/EFI/BOOT"]);
+        assert!(dir.contains("BOOTX64  EFI"), "{f}: {dir}");
+    }
+    let tree = check(
+        "xorriso",
+        &["-indev", s(&p("m-efi-initrd.iso")), "-ls", "/"],
+    );
+    for f in ["'cmdline'", "'initrd.img'", "'kernel'"] {
+        assert!(tree.contains(f), "{tree}");
+    }
+    let r = report("b.iso");
+    assert!(
+        r.contains("No El Torito"),
+        "kernel+iso has no boot loader: {r}"
+    );
+    let tree = check("xorriso", &["-indev", s(&p("b.iso")), "-ls", "/"]);
+    assert!(
+        tree.contains("'init'") && !tree.contains("'boot'"),
+        "{tree}"
+    );
+
+    // partition tables and the ESP
+    check("sfdisk", &["--verify", s(&p("m-bios.img"))]);
+    let out = check("sfdisk", &["--verify", s(&p("m-efi.img"))]);
+    assert!(out.contains("No errors detected"), "{out}");
+    let out = check("sgdisk", &["-v", s(&p("m-efi.img"))]);
+    assert!(out.contains("No problems found"), "{out}");
+    let out = check("sgdisk", &["-i", "1", s(&p("m-efi.img"))]);
+    assert!(
+        out.contains("C12A7328-F81F-11D2-BA4B-00A0C93EC93B"),
+        "{out}"
+    );
+    assert!(out.contains("First sector: 2048 "), "{out}");
+    let last: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Last sector: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let esp = x.join("esp.img");
+    extract(&p("m-efi.img"), 2048 * 512, (last + 1 - 2048) * 512, &esp);
+    let out = check("fsck.vfat", &["-n", "-v", s(&esp)]);
+    assert!(out.contains("32 bit entries"), "a FAT32 ESP: {out}");
+    assert!(!out.contains("less than the required minimum"), "{out}");
+    let dir = check("mdir", &["-i", s(&esp), "::/EFI/BOOT"]);
+    assert!(dir.contains("BOOTX64  EFI"), "{dir}");
+
+    // the UKI: the stub with the kit as sections
+    let h = check("objdump", &["-h", s(&p("m.efi"))]);
+    for sec in [".osrel", ".cmdline", ".initrd", ".linux"] {
+        assert!(h.contains(sec), "{sec}: {h}");
+    }
+    let uki = std::fs::read(p("m.efi")).unwrap();
+    let kernel = std::fs::read(p("m-kernel")).unwrap();
+    assert!(
+        uki.windows(4096).any(|w| *w == kernel[..4096]),
+        "the kernel is in the UKI"
+    );
+
+    // root filesystem images: everything but boot/
+    let list = check("unsquashfs", &["-l", s(&p("m-squashfs.img"))]);
+    assert!(
+        list.lines().any(|l| l == "squashfs-root/init"),
+        "{}",
+        tail(&list)
+    );
+    assert!(
+        list.lines()
+            .any(|l| l == "squashfs-root/containers/services/getty/config.json"),
+        "{}",
+        tail(&list)
+    );
+    assert!(!list.lines().any(|l| l.starts_with("squashfs-root/boot")));
+    check("fsck.erofs", &[s(&p("m-erofs.img"))]);
+    for f in ["m-kernel", "m-cmdline", "b-kernel", "b-cmdline"] {
+        assert!(p(f).exists(), "{f}");
+    }
+}
+
+/// Files in `dir` (none expected after a failed build).
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn fails(args: &[&str], want: &[&str]) {
+    let cache = shared_cache();
+    let mut full = vec!["build", "--no-sbom", "--cache", s(&cache)];
+    full.extend(args);
+    full.push("examples/minimal.yml");
+    let o = linuxkit(&repo_root(), &full, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{args:?} should fail");
+    for w in want {
+        assert!(err.contains(w), "{args:?}: want {w:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn format_errors_are_clear_and_leave_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("out");
+    std::fs::create_dir_all(&d).unwrap();
+    // --size too small: the format, what it needs and what was given
+    fails(
+        &[
+            "--dir",
+            s(&d),
+            "--format",
+            "raw-bios,qcow2-bios",
+            "--size",
+            "8M",
+        ],
+        &[
+            "format qcow2-bios",
+            "the image needs",
+            "MiB but --size is 8 MiB",
+            "nothing was written",
+        ],
+    );
+    fails(
+        &[
+            "--dir",
+            s(&d),
+            "--format",
+            "kernel+initrd,aws",
+            "--size",
+            "8M",
+        ],
+        &["format aws", "--size is 8 MiB"],
+    );
+    assert_eq!(listing(&d), Vec::<String>::new(), "no partial output");
+    // an output directory that cannot be created or written
+    let file = t.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    fails(
+        &["--dir", s(&file.join("sub")), "--format", "raw-bios"],
+        &["cannot create output directory", "a-file/sub"],
+    );
+    fails(
+        &["--dir", "/proc/self", "--format", "iso-bios"],
+        &["cannot write to output directory /proc/self"],
+    );
+    if !is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = t.path().join("ro");
+        std::fs::create_dir_all(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        fails(
+            &["--dir", s(&ro), "--format", "iso-efi"],
+            &["cannot write to output directory"],
+        );
+        assert_eq!(listing(&ro), Vec::<String>::new());
+    }
+    // unknown format: upstream's message
+    fails(
+        &["--dir", s(&d), "--format", "raw-bios,floppy"],
+        &["error parsing formats: unknown format type floppy"],
+    );
+    // a boot loader image that does not exist
+    fails(
+        &[
+            "--dir",
+            s(&d),
+            "--format",
+            "uki",
+            "--bootloaders",
+            "@pkg:/nonexistent",
+        ],
+        &["cannot build the boot loader package /nonexistent"],
+    );
+    assert_eq!(listing(&d), Vec::<String>::new(), "no partial output");
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
