@@ -173,16 +173,17 @@ impl Read for DiskReader<'_> {
     }
 }
 
-/// GCE's image import format: a gzipped (level 9) GNU tar holding the raw
-/// disk as `disk.raw` (mode 0644, owner 0:0, time `mtime`; the gzip
-/// header has no name and no time).
+/// GCE's image import format: a gzipped GNU tar holding the raw disk as
+/// `disk.raw` (mode 0644, owner 0:0, time `mtime`; the gzip header has no
+/// name and no time). Compressed in parallel, 1 MiB blocks (pigz `-i`
+/// style), a block of zeros compressed once, at level 6: upstream's
+/// `gzip -9` made the file 2% smaller here for 7 times the time (the disk
+/// holds the already compressed kernel and initrd).
 pub fn gcp(dest: &Path, src: &SparseImage, mtime: i64) -> Result<PendingFile, BuildError> {
     let mut f = PendingFile::create(dest)?;
     let result = (|| -> std::io::Result<()> {
         let out = BufWriter::with_capacity(1 << 20, f.file());
-        let gz = flate2::GzBuilder::new()
-            .operating_system(255)
-            .write(out, flate2::Compression::best());
+        let gz = linuxkit_formats::gzip::GzipParallelWriter::new(out, 6);
         let mut tar = tar::Builder::new(gz);
         tar.mode(tar::HeaderMode::Deterministic);
         let mut h = tar::Header::new_gnu();
