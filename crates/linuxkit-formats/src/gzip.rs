@@ -271,7 +271,7 @@ mod tests {
     fn parallel_gzip_round_trips() {
         for size in [0usize, 10, (1 << 20) - 1, 1 << 20, 3 * (1 << 20) + 77] {
             let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
-            let gz = gzip_parallel(&data, 1);
+            let gz = gzip_parallel(&data, 6);
             let mut back = Vec::new();
             flate2::read::GzDecoder::new(&gz[..])
                 .read_to_end(&mut back)
