@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a KVM guest may take to print its first line.
 pub const PROBE_DEADLINE: Duration = Duration::from_secs(4);
@@ -47,39 +47,36 @@ pub fn kvm_device_usable() -> Result<(), String> {
         .map_err(|e| format!("/dev/kvm: {e}"))
 }
 
-/// Boot `kernel` under KVM and wait for its first console line.
-pub fn probe_with_kernel(qemu: &Path, kernel: &Path, deadline: Duration) -> Verdict {
-    if let Err(e) = kvm_device_usable() {
-        return Verdict::Tcg(e);
-    }
-    let child = Command::new(qemu)
-        .args([
-            "-accel",
-            "kvm",
-            "-m",
-            "256",
-            "-display",
-            "none",
-            "-nodefaults",
-            "-serial",
-            "stdio",
-            "-no-reboot",
-        ])
-        .arg("-kernel")
-        .arg(kernel)
-        .args(["-append", "console=ttyS0 panic=-1 quiet=0 loglevel=8"])
+/// How a watched probe ended.
+struct Watched {
+    /// The marker appeared on the console within the deadline.
+    found: bool,
+    /// QEMU's standard error.
+    stderr: String,
+}
+
+/// Run QEMU under KVM with `args` (plus the common probe options), its
+/// serial console on stdout, until `marker` appears on it or `deadline`
+/// passes; then kill it.
+fn watch(
+    qemu: &Path,
+    args: &[&std::ffi::OsStr],
+    marker: &'static [u8],
+    deadline: Duration,
+) -> Result<Watched, String> {
+    let mut child = Command::new(qemu)
+        .args(["-accel", "kvm", "-display", "none", "-nodefaults"])
+        .args(["-serial", "stdio", "-no-reboot"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return Verdict::Tcg(format!("cannot start {}: {e}", qemu.display())),
-    };
-    let Some(mut out) = child.stdout.take() else {
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
         let _ = child.kill();
         let _ = child.wait();
-        return Verdict::Tcg("no console output from the probe".into());
+        return Err("no console output from the probe".into());
     };
     let (tx, rx) = std::sync::mpsc::channel::<bool>();
     let reader = std::thread::spawn(move || {
@@ -93,7 +90,7 @@ pub fn probe_with_kernel(qemu: &Path, kernel: &Path, deadline: Duration) -> Verd
                 }
                 Ok(n) => {
                     seen.extend_from_slice(&buf[..n]);
-                    if seen.windows(13).any(|w| w == b"Linux version") {
+                    if seen.windows(marker.len()).any(|w| w == marker) {
                         let _ = tx.send(true);
                         return;
                     }
@@ -104,18 +101,45 @@ pub fn probe_with_kernel(qemu: &Path, kernel: &Path, deadline: Duration) -> Verd
             }
         }
     });
-    let start = Instant::now();
-    let ok = rx.recv_timeout(deadline).unwrap_or(false);
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let found = rx.recv_timeout(deadline).unwrap_or(false);
     let _ = child.kill();
     let _ = child.wait();
     let _ = reader.join();
-    if ok {
-        Verdict::Kvm
-    } else {
-        Verdict::Tcg(format!(
-            "a KVM guest printed nothing within {:.0} s",
-            start.elapsed().as_secs_f64().min(deadline.as_secs_f64())
-        ))
+    Ok(Watched {
+        found,
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+fn silent(deadline: Duration) -> Verdict {
+    Verdict::Tcg(format!(
+        "a KVM guest printed nothing within {:.0} s",
+        deadline.as_secs_f64()
+    ))
+}
+
+/// Boot `kernel` under KVM and wait for its first console line.
+pub fn probe_with_kernel(qemu: &Path, kernel: &Path, deadline: Duration) -> Verdict {
+    if let Err(e) = kvm_device_usable() {
+        return Verdict::Tcg(e);
+    }
+    let args: [&std::ffi::OsStr; 6] = [
+        "-m".as_ref(),
+        "256".as_ref(),
+        "-kernel".as_ref(),
+        kernel.as_os_str(),
+        "-append".as_ref(),
+        "console=ttyS0 panic=-1 quiet=0 loglevel=8".as_ref(),
+    ];
+    match watch(qemu, &args, b"Linux version", deadline) {
+        Ok(w) if w.found => Verdict::Kvm,
+        Ok(_) => silent(deadline),
+        Err(e) => Verdict::Tcg(e),
     }
 }
 
@@ -143,68 +167,19 @@ pub fn probe_without_kernel(qemu: &Path, dir: &Path, deadline: Duration) -> Verd
     if let Err(e) = std::fs::write(&rom, probe_rom()) {
         return Verdict::Tcg(format!("cannot write {}: {e}", rom.display()));
     }
-    let child = Command::new(qemu)
-        .args([
-            "-accel",
-            "kvm",
-            "-m",
-            "16",
-            "-display",
-            "none",
-            "-nodefaults",
-            "-serial",
-            "stdio",
-            "-no-reboot",
-            "-bios",
-        ])
-        .arg(&rom)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return Verdict::Tcg(format!("cannot start {}: {e}", qemu.display())),
-    };
-    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Verdict::Tcg("no console output from the probe".into());
-    };
-    let (tx, rx) = std::sync::mpsc::channel::<bool>();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 64];
-        loop {
-            match out.read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    let _ = tx.send(false);
-                    return;
-                }
-                Ok(n) if buf[..n].contains(&b'K') => {
-                    let _ = tx.send(true);
-                    return;
-                }
-                Ok(_) => {}
-            }
-        }
-    });
-    let stderr = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let ran = rx.recv_timeout(deadline).unwrap_or(false);
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = reader.join();
+    let args: [&std::ffi::OsStr; 4] = [
+        "-m".as_ref(),
+        "16".as_ref(),
+        "-bios".as_ref(),
+        rom.as_os_str(),
+    ];
+    let watched = watch(qemu, &args, b"K", deadline);
     let _ = std::fs::remove_file(&rom);
-    let warnings = stderr.join().unwrap_or_default();
-    if !ran {
-        return Verdict::Tcg(format!(
-            "a KVM guest printed nothing within {:.0} s",
-            deadline.as_secs_f64()
-        ));
-    }
+    let warnings = match watched {
+        Ok(w) if w.found => w.stderr,
+        Ok(_) => return silent(deadline),
+        Err(e) => return Verdict::Tcg(e),
+    };
     match warnings
         .lines()
         .find(|l| l.contains("host doesn't support requested feature"))
@@ -234,9 +209,10 @@ pub fn cached() -> Option<Verdict> {
 }
 
 /// The cached verdict for this host boot, or a fresh probe (then cached):
-/// with `kernel` when there is one, else [`probe_without_kernel`] (its
-/// ROM written to `scratch`).
-pub fn choose(qemu: &Path, kernel: Option<&Path>, scratch: &Path) -> Verdict {
+/// with the kernel `kernel` gives (asked only when a probe is needed) when
+/// there is one, else [`probe_without_kernel`] (its ROM written to
+/// `scratch`).
+pub fn choose(qemu: &Path, kernel: impl FnOnce() -> Option<PathBuf>, scratch: &Path) -> Verdict {
     if let Err(e) = kvm_device_usable() {
         return Verdict::Tcg(e);
     }
@@ -245,8 +221,8 @@ pub fn choose(qemu: &Path, kernel: Option<&Path>, scratch: &Path) -> Verdict {
     if let Some(v) = cached() {
         return v;
     }
-    let v = match kernel {
-        Some(k) => probe_with_kernel(qemu, k, PROBE_DEADLINE),
+    let v = match kernel() {
+        Some(k) => probe_with_kernel(qemu, &k, PROBE_DEADLINE),
         None => probe_without_kernel(qemu, scratch, PROBE_DEADLINE),
     };
     if let Some(c) = cache {
@@ -265,6 +241,7 @@ pub fn choose(qemu: &Path, kernel: Option<&Path>, scratch: &Path) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     /// The probe firmware runs and prints its character (under TCG, which
     /// works everywhere), and the probe always ends within its deadline.

@@ -551,25 +551,25 @@ pub fn choose_accel(cfg: &QemuConfig) -> String {
     {
         return a;
     }
-    let _ = std::fs::create_dir_all(&cfg.state);
     // The kernel about to boot is the best probe: a kernel file, or the
-    // `.linux` section of a UKI (copied into the state directory).
-    let kernel = match &cfg.boot {
+    // `.linux` section of a UKI (copied into the state directory, only when
+    // a probe is needed).
+    let uki_kernel = cfg.state.join("uki-kernel");
+    let kernel = || match &cfg.boot {
         BootKind::KernelInitrd { prefix } | BootKind::RootImage { prefix, .. } => {
             Some(PathBuf::from(format!("{}-kernel", prefix.display())))
         }
         BootKind::Uki(p) => std::fs::read(p).ok().and_then(|pe| {
             let linux = linuxkit_formats::uki::pe_section(&pe, ".linux")?;
-            let dest = cfg.state.join("uki-kernel");
-            std::fs::write(&dest, linux).ok()?;
-            Some(dest)
+            std::fs::write(&uki_kernel, linux).ok()?;
+            Some(uki_kernel.clone())
         }),
         _ => None,
     };
-    let verdict = accel::choose(&cfg.qemu, kernel.as_deref(), &cfg.state);
-    if matches!(cfg.boot, BootKind::Uki(_)) {
-        let _ = std::fs::remove_file(cfg.state.join("uki-kernel"));
-    }
+    // the probe's scratch files go to the state directory
+    let _ = std::fs::create_dir_all(&cfg.state);
+    let verdict = accel::choose(&cfg.qemu, kernel, &cfg.state);
+    let _ = std::fs::remove_file(&uki_kernel);
     match verdict {
         Verdict::Kvm => "kvm".into(),
         Verdict::Tcg(why) => {

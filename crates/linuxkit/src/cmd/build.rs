@@ -5,7 +5,8 @@ use crate::cli::BuildArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use linuxkit_build::formats::{self, BootFiles, FormatOptions, Inputs, Kit};
 use linuxkit_build::output::{
-    ALL_FORMATS, IMPLEMENTED, InitrdSink, PendingFile, StreamTarget, TarSink, Tee, write_pending,
+    ALL_FORMATS, InitrdSink, NOT_IMPLEMENTED, PendingFile, StreamTarget, TarSink, Tee,
+    write_pending,
 };
 use linuxkit_build::{BuildError, BuildOptions, SbomOptions, Sink};
 use linuxkit_config::{Input, Moby};
@@ -166,7 +167,7 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
     let size_mib = parse_size(&args.size)?;
     let missing: Vec<&String> = formats
         .iter()
-        .filter(|f| !IMPLEMENTED.contains(&f.as_str()))
+        .filter(|f| NOT_IMPLEMENTED.contains(&f.as_str()))
         .collect();
     if !missing.is_empty() {
         bail!(
@@ -176,7 +177,7 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            IMPLEMENTED.join(", ")
+            linuxkit_build::output::implemented().join(", ")
         );
     }
     if args.docker {
