@@ -3,10 +3,10 @@
 //! root filesystem, extracted once per image reference and shared by later
 //! users (image-layout.md §5).
 
-use crate::Sink;
 use crate::error::BuildError;
 use crate::image::{Origin, Role, prefix_dirs, write_image};
 use crate::images::Images;
+use crate::{SEGMENT_VERSION, SegmentKey, Sink};
 use linuxkit_config::{IdMap, Image, ImageDefaults, RuntimeMount, Volume};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,15 +89,27 @@ pub fn write_container(
             first
         }
         None => {
-            let entries = images.entries(&img)?;
-            write_image(
-                &entries,
-                &format!("{root_dir}/"),
-                Role::Container,
-                &origin,
-                sink,
-                &mut |_, _| {},
-            )?;
+            // The root filesystem is one keyed run: a sink that cached it
+            // (the initrd, the tar) replays it without reading the layers.
+            let key = format!(
+                "{SEGMENT_VERSION}|container|{}|{}|{root_dir}|{mtime}",
+                img.resolved.manifest_digest, img.canonical
+            );
+            if !sink.segment(Some(SegmentKey {
+                content: &key,
+                location: &origin.location,
+            }))? {
+                let entries = images.entries(&img)?;
+                write_image(
+                    &entries,
+                    &format!("{root_dir}/"),
+                    Role::Container,
+                    &origin,
+                    sink,
+                    &mut |_, _| {},
+                )?;
+            }
+            sink.segment(None)?;
             dedup
                 .first
                 .insert(img.canonical.to_string(), root_dir.clone());

@@ -2,7 +2,12 @@
 //! (the cache's reader), decompressed by sniffing its magic (gzip, zstd or
 //! plain tar), hashed again to check the config's `diff_id`, and parsed into
 //! raw [`Entry`] values with names exactly as stored. No policy lives here:
-//! path cleaning and hostile-entry checks are in `flatten`.
+//! path cleaning and hostile-entry checks are in `flatten`. A gzip layer
+//! that passed both checks is remembered with its file's stamp (size,
+//! inode, mtime, ctime) under `linuxkit-rs/verified/`; while the stamp
+//! holds, later reads skip the two SHA-256 passes (gzip's CRC-32 remains),
+//! and a large layer read that way is kept uncompressed under
+//! `linuxkit-rs/plain/` for the reads after.
 
 use crate::error::BuildError;
 use linuxkit_formats::Entry;
@@ -56,6 +61,59 @@ pub fn read_layer(
         digest: digest.to_string(),
         message,
     };
+    // A gzip layer verified before, whose file has not changed since (same
+    // size, inode, mtime and ctime), is only decompressed: gzip's own CRC-32
+    // still catches damaged bytes, and any rewrite of the file changes its
+    // ctime, which brings both digest checks back.
+    let blob_path = cache.blob_path(digest);
+    let hex = digest.rsplit(':').next().unwrap_or(digest);
+    let record = stamp(&blob_path, size).map(|st| {
+        let path = crate::derived_dir(cache).join("verified").join(hex);
+        (path, format!("{st}|{}\n", diff_id.unwrap_or("")))
+    });
+    if let Some((path, want)) = &record
+        && std::fs::read(path).is_ok_and(|have| have == want.as_bytes())
+        && let Ok(file) = std::fs::File::open(&blob_path)
+    {
+        // A large layer read again is kept uncompressed beside the record
+        // (written by a verified read, so as trusted as the record): reading
+        // it costs a tenth of inflating the blob.
+        let plain = (size >= PLAIN_MIN_BLOB).then(|| {
+            crate::derived_dir(cache)
+                .join("plain")
+                .join(format!("{hex}.tar"))
+        });
+        if let Some(p) = &plain
+            && let Ok(f) = std::fs::File::open(p)
+            && let Ok(entries) = read_tar_entries(&mut BufReader::with_capacity(1 << 20, f))
+        {
+            return Ok(entries);
+        }
+        let mut buffered = BufReader::with_capacity(256 * 1024, file);
+        if buffered
+            .fill_buf()
+            .is_ok_and(|h| h.starts_with(&[0x1f, 0x8b]))
+        {
+            let mut decoded = flate2::bufread::MultiGzDecoder::new(buffered);
+            let entries = match &plain {
+                Some(p) => {
+                    let mut tar = Vec::new();
+                    decoded.read_to_end(&mut tar).and_then(|_| {
+                        let entries = read_tar_entries(&mut &tar[..])?;
+                        // Only saves time later: failing to store it is fine.
+                        let _ = crate::output::atomic_write(p, &tar);
+                        Ok(entries)
+                    })
+                }
+                None => read_tar_entries(&mut decoded)
+                    .and_then(|e| io::copy(&mut decoded, &mut io::sink()).map(|_| e)),
+            };
+            if let Ok(entries) = entries {
+                return Ok(entries);
+            }
+            // fall through: the full check below names what is wrong
+        }
+    }
     let blob = cache
         .open_blob(digest, Some(size))
         .map_err(|e| BuildError::Image {
@@ -88,7 +146,44 @@ pub fn read_layer(
             )));
         }
     }
+    if let Some((path, want)) = record
+        && starts_with_gzip_magic(&blob_path)
+    {
+        // Remembering the check only saves time later: failing to is fine.
+        let _ = crate::output::atomic_write(&path, want.as_bytes());
+    }
     Ok(entries)
+}
+
+/// Compressed size from which a layer read a second time is kept
+/// uncompressed in the cache (`linuxkit-rs/plain/`).
+const PLAIN_MIN_BLOB: u64 = 4 << 20;
+
+fn starts_with_gzip_magic(path: &std::path::Path) -> bool {
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b]
+}
+
+/// What identifies the blob file's current bytes without reading them:
+/// size, inode, modification and change times (`None` if it cannot be
+/// read or is not `size` bytes long).
+fn stamp(path: &std::path::Path, size: u64) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    (m.len() == size).then(|| {
+        format!(
+            "v1 {} {} {}.{} {}.{}",
+            m.len(),
+            m.ino(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -158,8 +158,9 @@ pub fn assemble(
             let img = images.get(&moby.kernel.image)?;
             let k = &moby.kernel;
             let key = format!(
-                "{SEGMENT_VERSION}|kernel|{}|{}|{:?}|{:?}|{}|{mtime}|{}",
+                "{SEGMENT_VERSION}|kernel|{}|{}|{}|{:?}|{:?}|{}|{mtime}|{}",
                 img.resolved.manifest_digest,
+                img.canonical,
                 k.binary,
                 k.tar,
                 k.ucode,
@@ -199,8 +200,8 @@ pub fn assemble(
         let img = images.get(init)?;
         tracing::info!("Process init image: {}", img.canonical);
         let key = format!(
-            "{SEGMENT_VERSION}|root||{}|{mtime}",
-            img.resolved.manifest_digest
+            "{SEGMENT_VERSION}|root||{}|{}|{mtime}",
+            img.resolved.manifest_digest, img.canonical
         );
         if sink.segment(Some(SegmentKey {
             content: &key,

@@ -7,12 +7,14 @@
 
 use crate::error::BuildError;
 use crate::{SegmentKey, Sink};
+use linuxkit_formats::buf::zeroed_shared;
 use linuxkit_formats::cpio::{CpioWriter, FIRST_INO};
 use linuxkit_formats::gzip::gzip_parallel;
 use linuxkit_formats::tar::TarWriter;
 use linuxkit_formats::{Entry, Kind};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The formats of [`ALL_FORMATS`] this build cannot write yet.
 pub const NOT_IMPLEMENTED: [&str; 1] = ["rpi3"];
@@ -255,9 +257,11 @@ pub struct InitrdSink {
     cache_dir: Option<PathBuf>,
     level: u32,
     current: Segment,
-    gz: Vec<u8>,
+    /// The initrd's pieces, in order: compressed here or cached files, read
+    /// once into the final buffer by [`InitrdSink::finish`].
+    gz: Vec<Piece>,
     /// `boot/kernel`.
-    pub kernel: Vec<u8>,
+    pub kernel: Arc<[u8]>,
     /// `boot/cmdline`.
     pub cmdline: Vec<u8>,
     /// `boot/ucode.cpio`.
@@ -289,16 +293,33 @@ impl Segment {
     }
 }
 
+/// A piece of the initrd: bytes compressed by this build, or a cached
+/// segment file, kept open (so a concurrent cache clean-up cannot take it
+/// away) and read once into the final buffer.
+enum Piece {
+    Bytes(Vec<u8>),
+    File(std::fs::File, usize),
+}
+
+impl Piece {
+    fn len(&self) -> usize {
+        match self {
+            Piece::Bytes(b) => b.len(),
+            Piece::File(_, n) => *n,
+        }
+    }
+}
+
 /// The parts of a kernel+initrd build.
 pub struct InitrdParts {
     /// Kernel binary.
-    pub kernel: Vec<u8>,
+    pub kernel: Arc<[u8]>,
     /// Command line.
     pub cmdline: Vec<u8>,
     /// Microcode cpio (may be empty).
     pub ucode: Vec<u8>,
     /// gzip(cpio), without the microcode.
-    pub initrd_gz: Vec<u8>,
+    pub initrd_gz: Arc<[u8]>,
 }
 
 /// Write a file atomically (temporary name, fsync, rename), creating its directory.
@@ -326,7 +347,7 @@ impl InitrdSink {
             level,
             current: Segment::new(None),
             gz: Vec::new(),
-            kernel: Vec::new(),
+            kernel: Arc::from(&[][..]),
             cmdline: Vec::new(),
             ucode: Vec::new(),
         }
@@ -354,16 +375,6 @@ impl InitrdSink {
                 .map_err(|e| BuildError::Other(format!("cannot write the initrd: {e}")))?;
             gzip_parallel(&cpio, self.level)
         };
-        self.gz.extend_from_slice(&gz);
-        if let Some(k) = &seg.kernel {
-            self.kernel = k.clone();
-        }
-        if let Some(c) = &seg.cmdline {
-            self.cmdline = c.clone();
-        }
-        if let Some(u) = &seg.ucode {
-            self.ucode = u.clone();
-        }
         if let Some(key) = &seg.key
             && let Some((gz_path, side_path)) = self.paths(key)
         {
@@ -374,17 +385,48 @@ impl InitrdSink {
                 tracing::debug!("cannot store an initrd segment in the cache: {e}");
             }
         }
+        if !gz.is_empty() {
+            self.gz.push(Piece::Bytes(gz));
+        }
+        if let Some(k) = seg.kernel {
+            self.kernel = k.into();
+        }
+        if let Some(c) = seg.cmdline {
+            self.cmdline = c;
+        }
+        if let Some(u) = seg.ucode {
+            self.ucode = u;
+        }
         Ok(())
     }
 
     /// Close the cpio and compress it.
     pub fn finish(mut self) -> Result<InitrdParts, BuildError> {
         self.close()?;
+        // One allocation of the final size, each piece copied in once.
+        let total = self.gz.iter().map(Piece::len).sum();
+        let mut gz = zeroed_shared(total);
+        let dst = Arc::get_mut(&mut gz)
+            .ok_or_else(|| BuildError::Other("internal error: initrd buffer shared".into()))?;
+        let mut at = 0;
+        for piece in self.gz {
+            let n = piece.len();
+            match piece {
+                Piece::Bytes(b) => dst[at..at + n].copy_from_slice(&b),
+                Piece::File(mut f, _) => f.read_exact(&mut dst[at..at + n]).map_err(|e| {
+                    BuildError::io(
+                        "cannot read a cached initrd segment (run `linuxkit cache clean` if this persists)",
+                        e,
+                    )
+                })?,
+            }
+            at += n;
+        }
         Ok(InitrdParts {
             kernel: self.kernel,
             cmdline: self.cmdline,
             ucode: self.ucode,
-            initrd_gz: self.gz,
+            initrd_gz: gz,
         })
     }
 }
@@ -408,24 +450,43 @@ fn encode_side(
     out
 }
 
-type Side = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+type Side = (Option<Arc<[u8]>>, Option<Vec<u8>>, Option<Vec<u8>>);
 
-fn decode_side(mut b: &[u8]) -> Option<Side> {
+/// Read side data written by [`encode_side`] straight from its file, each
+/// part into its own buffer (the kernel is 14 MB: no intermediate copy).
+fn read_side(path: &Path) -> Option<Side> {
+    let file = std::fs::File::open(path).ok()?;
+    let total = file.metadata().ok()?.len();
+    let mut r = std::io::BufReader::with_capacity(64 * 1024, file);
     let mut parts = Vec::new();
+    let mut consumed = 0u64;
     for _ in 0..3 {
-        let (&flag, rest) = b.split_first()?;
-        b = rest;
-        if flag == 0 {
+        let mut flag = [0u8; 1];
+        r.read_exact(&mut flag).ok()?;
+        consumed += 1;
+        if flag[0] == 0 {
             parts.push(None);
             continue;
         }
-        let len = u64::from_le_bytes(b.get(..8)?.try_into().ok()?) as usize;
-        let data = b.get(8..8 + len)?.to_vec();
-        b = &b[8 + len..];
+        let mut len = [0u8; 8];
+        r.read_exact(&mut len).ok()?;
+        consumed += 8;
+        let len = u64::from_le_bytes(len);
+        if len > total.saturating_sub(consumed) {
+            return None; // truncated or corrupt: rebuild the segment
+        }
+        let mut data = zeroed_shared(usize::try_from(len).ok()?);
+        r.read_exact(Arc::get_mut(&mut data)?).ok()?;
+        consumed += len;
         parts.push(Some(data));
     }
     let mut it = parts.into_iter();
-    Some((it.next()?, it.next()?, it.next()?))
+    let (kernel, cmdline, ucode) = (it.next()?, it.next()?, it.next()?);
+    Some((
+        kernel,
+        cmdline.map(|c| c.to_vec()),
+        ucode.map(|u| u.to_vec()),
+    ))
 }
 
 impl Sink for InitrdSink {
@@ -440,13 +501,14 @@ impl Sink for InitrdSink {
             return Ok(false);
         };
         if let Some((gz_path, side_path)) = self.paths(key)
-            && let Ok(gz) = std::fs::read(&gz_path)
-            && let Some((kernel, cmdline, ucode)) = std::fs::read(&side_path)
-                .ok()
-                .as_deref()
-                .and_then(decode_side)
+            && let Some((kernel, cmdline, ucode)) = read_side(&side_path)
+            && let Ok(file) = std::fs::File::open(&gz_path)
+            && let Ok(meta) = file.metadata()
+            && let Ok(len) = usize::try_from(meta.len())
         {
-            self.gz.extend_from_slice(&gz);
+            if len > 0 {
+                self.gz.push(Piece::File(file, len));
+            }
             if let Some(k) = kernel {
                 self.kernel = k;
             }
@@ -512,16 +574,22 @@ impl Sink for Tee<'_> {
 
 /// The `tar-kernel-initrd` archive: `kernel`, `initrd.img`, `cmdline`,
 /// `ucode.cpio`, each only if non-empty.
-pub fn kernel_initrd_tar(parts: &InitrdParts, mtime: i64) -> Result<Vec<u8>, BuildError> {
+pub fn kernel_initrd_tar(
+    kernel: &Arc<[u8]>,
+    initrd_gz: &Arc<[u8]>,
+    cmdline: &[u8],
+    ucode: &[u8],
+    mtime: i64,
+) -> Result<Vec<u8>, BuildError> {
     let mut w = TarWriter::without_provenance(Vec::new());
     for (name, data) in [
-        ("kernel", &parts.kernel),
-        ("initrd.img", &parts.initrd_gz),
-        ("cmdline", &parts.cmdline),
-        ("ucode.cpio", &parts.ucode),
+        ("kernel", kernel.clone()),
+        ("initrd.img", initrd_gz.clone()),
+        ("cmdline", Arc::from(cmdline)),
+        ("ucode.cpio", Arc::from(ucode)),
     ] {
         if !data.is_empty() {
-            let mut e = Entry::file(name, 0o644, mtime, data.clone());
+            let mut e = Entry::file(name, 0o644, mtime, data);
             e.kind = Kind::File;
             w.write_entry(&e)
                 .map_err(|x| BuildError::io("tar-kernel-initrd", x))?;

@@ -19,7 +19,8 @@
 //!
 //! The image is built from the entries in memory, laid out first and then
 //! written sequentially; the same entries and options give the same bytes
-//! (the UUID, unless given, is derived from a SHA-256 of the image).
+//! (the UUID, unless given, is derived from a SHA-256 of the metadata and
+//! the CRC-32 of the data).
 
 use crate::entry::{Entry, Kind};
 use std::collections::BTreeMap;

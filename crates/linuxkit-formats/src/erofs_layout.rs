@@ -363,12 +363,19 @@ pub(super) fn write<W: Write>(
     let uuid = match opts.uuid {
         Some(u) => u,
         None => {
-            let mut h = Sha256::new();
-            h.update(&meta);
+            // SHA-256 of the metadata (names, sizes, modes, layout) and of
+            // the data's CRC-32 and length: the UUID follows the content, and
+            // CRC-32 runs at memory speed where SHA-256 of 100 MB of file
+            // data took about 85 ms.
+            let mut crc = flate2::Crc::new();
             stream(&mut |b| {
-                h.update(b);
+                crc.update(b);
                 Ok(())
             })?;
+            let mut h = Sha256::new();
+            h.update(&meta);
+            h.update(crc.sum().to_le_bytes());
+            h.update(u64::from(crc.amount()).to_le_bytes());
             let d = h.finalize();
             let mut u = [0u8; 16];
             u.copy_from_slice(&d[..16]);

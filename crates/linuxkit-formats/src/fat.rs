@@ -411,6 +411,18 @@ impl FatImage {
         self.segments.iter().map(|(o, b)| (*o, b.as_slice()))
     }
 
+    /// The segments as shared buffers: file contents are handed out
+    /// without a copy (only the metadata segments are copied).
+    pub fn shared_segments(&self) -> impl Iterator<Item = (u64, Arc<[u8]>)> + '_ {
+        self.segments.iter().map(|(o, b)| {
+            let bytes: Arc<[u8]> = match b {
+                Bytes::Owned(v) => Arc::from(v.as_slice()),
+                Bytes::Shared(a) => a.clone(),
+            };
+            (*o, bytes)
+        })
+    }
+
     /// Where a file's contents live: `(byte offset in the image, length)`;
     /// contiguous by construction. Empty files have no data: `(0, 0)`.
     pub fn file_extent(&self, path: &str) -> Option<(u64, u64)> {
@@ -503,7 +515,19 @@ impl FatImage {
         Ok(())
     }
 
-    /// The whole image in memory.
+    /// The whole image in memory, shared: one allocation, each byte copied
+    /// once (`to_vec().into()` copies twice).
+    pub fn to_shared(&self) -> Arc<[u8]> {
+        let mut out = crate::buf::zeroed_shared(self.size as usize);
+        if let Some(dst) = Arc::get_mut(&mut out) {
+            for (off, bytes) in self.segments() {
+                dst[off as usize..off as usize + bytes.len()].copy_from_slice(bytes);
+            }
+        }
+        out
+    }
+
+    /// The whole image as bytes.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.size as usize);
         self.write_to(&mut v).expect("writing to a Vec cannot fail");

@@ -113,6 +113,15 @@ fn deflate_block(b: &[u8], level: u32, last: bool) -> Vec<u8> {
     }
 }
 
+/// Whether `b` is a whole block of zeros, compared a page at a time
+/// (`memcmp`, many times faster than a byte loop).
+fn is_zero_block(b: &[u8]) -> bool {
+    static ZERO_PAGE: [u8; 4096] = [0; 4096];
+    b.len() == PAR_BLOCK
+        && b.chunks(ZERO_PAGE.len())
+            .all(|c| c == &ZERO_PAGE[..c.len()])
+}
+
 impl<W: Write> GzipParallelWriter<W> {
     /// Compress into `out` at `level`.
     pub fn new(out: W, level: u32) -> Self {
@@ -140,8 +149,11 @@ impl<W: Write> GzipParallelWriter<W> {
     fn flush_blocks(&mut self, blocks: Vec<Vec<u8>>) -> std::io::Result<()> {
         self.header()?;
         let level = self.level;
-        let is_zero = |b: &[u8]| b.len() == PAR_BLOCK && b.iter().all(|&x| x == 0);
-        if self.zero_block.is_none() && blocks.iter().any(|b| is_zero(b)) {
+        // Which blocks are all zeros, tested once (memcmp speed: a sparse
+        // 1 GiB disk is mostly such blocks).
+        let zeros: Vec<bool> = blocks.iter().map(|b| is_zero_block(b)).collect();
+        let is_zero = |i: usize| zeros[i];
+        if self.zero_block.is_none() && zeros.iter().any(|&z| z) {
             self.zero_block = Some(deflate_block(&vec![0u8; PAR_BLOCK], level, false));
         }
         let zero = self.zero_block.as_deref();
@@ -155,10 +167,11 @@ impl<W: Write> GzipParallelWriter<W> {
             let handles: Vec<_> = (0..threads.min(n.max(1)))
                 .map(|t| {
                     let blocks = &blocks;
+                    let is_zero = &is_zero;
                     s.spawn(move || {
                         (t..n)
                             .step_by(threads)
-                            .filter(|&i| !is_zero(&blocks[i]))
+                            .filter(|&i| !is_zero(i))
                             .map(|i| (i, deflate_block(&blocks[i], level, false)))
                             .collect::<Vec<_>>()
                     })
@@ -176,7 +189,7 @@ impl<W: Write> GzipParallelWriter<W> {
             match p {
                 Some(v) => self.out.write_all(v)?,
                 None => match zero {
-                    Some(z) if is_zero(&blocks[i]) => self.out.write_all(z)?,
+                    Some(z) if is_zero(i) => self.out.write_all(z)?,
                     _ => {
                         return Err(std::io::Error::other("a compression thread failed"));
                     }

@@ -4,6 +4,7 @@
 //! touches the cache. Today: PAX tar and newc cpio (the initrd). Disk and
 //! ISO formats arrive with the formats issue.
 
+pub mod buf;
 pub mod cpio;
 pub mod disk;
 pub mod entry;

@@ -25,7 +25,9 @@
 //! from the bzImage header, as ukify's autodetection. Not done: signing,
 //! `.sbat` merging, PCR signatures, splash, devicetree, profiles.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 const SECTION_HEADER: usize = 40;
 const PE32_PLUS: u16 = 0x20b;
@@ -122,6 +124,35 @@ pub fn build_uki(
 
 /// Build a UKI with full control over the sections.
 pub fn build_uki_parts(stub: &[u8], parts: &UkiParts<'_>) -> Result<Vec<u8>, UkiError> {
+    let (head, placed, len) = layout(stub, parts)?;
+    let mut out = vec![0u8; len];
+    assemble(&mut out, &head, &placed);
+    Ok(out)
+}
+
+/// [`build_uki_parts`] into a shared buffer, each byte copied once (the
+/// kernel and initrd make it tens of MB).
+pub fn build_uki_shared(stub: &[u8], parts: &UkiParts<'_>) -> Result<Arc<[u8]>, UkiError> {
+    let (head, placed, len) = layout(stub, parts)?;
+    let mut out = crate::buf::zeroed_shared(len);
+    let dst = Arc::get_mut(&mut out).ok_or(UkiError::Malformed("output buffer shared"))?;
+    assemble(dst, &head, &placed);
+    Ok(out)
+}
+
+/// Copy the headers and the sections' contents into `out` (zeroed, of the
+/// file's length: the gaps are the alignment padding).
+fn assemble(out: &mut [u8], head: &[u8], placed: &[(usize, Cow<'_, [u8]>)]) {
+    out[..head.len()].copy_from_slice(head);
+    for (at, content) in placed {
+        out[*at..*at + content.len()].copy_from_slice(content);
+    }
+}
+
+type Layout<'a> = (Vec<u8>, Vec<(usize, Cow<'a, [u8]>)>, usize);
+
+/// The UKI's headers, where each section's content goes, and its length.
+fn layout<'a>(stub: &[u8], parts: &UkiParts<'a>) -> Result<Layout<'a>, UkiError> {
     let uname = match parts.uname {
         Some(u) => Some(u.to_string()),
         None => kernel_version(parts.kernel),
@@ -130,27 +161,30 @@ pub fn build_uki_parts(stub: &[u8], parts: &UkiParts<'_>) -> Result<Vec<u8>, Uki
         .map(|s| s as usize)
         .unwrap_or(0)
         .max(parts.kernel.len());
-    let mut sections: Vec<(&str, &[u8], usize)> = Vec::new();
+    let mut sections: Vec<(&str, Cow<'a, [u8]>, usize)> = Vec::new();
     if !parts.os_release.is_empty() {
-        sections.push((".osrel", parts.os_release.as_bytes(), 0));
+        sections.push((".osrel", Cow::Borrowed(parts.os_release.as_bytes()), 0));
     }
     if !parts.cmdline.is_empty() {
-        sections.push((".cmdline", parts.cmdline.as_bytes(), 0));
+        sections.push((".cmdline", Cow::Borrowed(parts.cmdline.as_bytes()), 0));
     }
-    if let Some(u) = uname.as_deref().filter(|u| !u.is_empty()) {
-        sections.push((".uname", u.as_bytes(), 0));
+    if let Some(u) = uname.filter(|u| !u.is_empty()) {
+        sections.push((".uname", Cow::Owned(u.into_bytes()), 0));
     }
     if !parts.initrd.is_empty() {
-        sections.push((".initrd", parts.initrd, 0));
+        sections.push((".initrd", Cow::Borrowed(parts.initrd), 0));
     }
-    sections.push((".linux", parts.kernel, linux_vsize));
+    sections.push((".linux", Cow::Borrowed(parts.kernel), linux_vsize));
 
     let mut pe = Pe::parse(stub)?;
     pe.normalise()?;
+    let mut placed = Vec::new();
     for (name, data, vsize) in sections {
-        pe.add_section(name, data, vsize.max(data.len()))?;
+        let at = pe.add_section(name, data.len(), vsize.max(data.len()))?;
+        placed.push((at, data));
     }
-    pe.finish()
+    let (head, len) = pe.finish()?;
+    Ok((head, placed, len))
 }
 
 /// Little-endian field access that reports truncation instead of panicking.
@@ -251,7 +285,11 @@ pub fn kernel_version(kernel: &[u8]) -> Option<String> {
 
 /// A PE32+ image being extended; offsets of the headers we edit.
 struct Pe {
+    /// The stub, headers updated as sections are added.
     data: Vec<u8>,
+    /// The file length once the added sections are placed after `data`
+    /// (their bytes are copied only when the image is assembled).
+    len: Option<usize>,
     coff: usize,
     opt: usize,
     sections: usize,
@@ -293,6 +331,7 @@ impl Pe {
         }
         let p = Pe {
             data: stub.to_vec(),
+            len: None,
             coff,
             opt,
             sections,
@@ -386,7 +425,9 @@ impl Pe {
         Ok(())
     }
 
-    fn add_section(&mut self, name: &str, content: &[u8], vsize: usize) -> Result<(), UkiError> {
+    /// Add a section header for `content` (`size` bytes); returns the file
+    /// offset where the content goes.
+    fn add_section(&mut self, name: &str, size: usize, vsize: usize) -> Result<usize, UkiError> {
         if (0..self.original).any(|i| self.name(i) == name.as_bytes()) {
             return Err(UkiError::Duplicate(name.to_string()));
         }
@@ -404,8 +445,8 @@ impl Pe {
             self.get(last, 12)? as usize + self.get(last, 8)? as usize,
             self.section_align,
         );
-        let ptr = round_up(self.data.len(), self.file_align);
-        let raw = round_up(content.len(), self.file_align);
+        let ptr = round_up(self.len.unwrap_or(self.data.len()), self.file_align);
+        let raw = round_up(size, self.file_align);
         let flags = SCN_MEM_READ
             | if name == ".linux" {
                 SCN_CNT_CODE
@@ -420,9 +461,7 @@ impl Pe {
         wr32(&mut h, 20, to32(ptr, "section offset")?);
         wr32(&mut h, 36, flags);
         self.data[at..at + SECTION_HEADER].copy_from_slice(&h);
-        self.data.resize(ptr, 0);
-        self.data.extend_from_slice(content);
-        self.data.resize(ptr + raw, 0);
+        self.len = Some(ptr + raw);
         self.count += 1;
         let (coff, opt) = (self.coff, self.opt);
         wr16(&mut self.data, coff + 2, self.count as u16);
@@ -430,10 +469,11 @@ impl Pe {
             .checked_add(to32(vsize, "section size")?)
             .ok_or(UkiError::TooLarge("SizeOfInitializedData"))?;
         wr32(&mut self.data, opt + 8, init);
-        Ok(())
+        Ok(ptr)
     }
 
-    fn finish(mut self) -> Result<Vec<u8>, UkiError> {
+    /// The headers (and stub) and the total file length.
+    fn finish(mut self) -> Result<(Vec<u8>, usize), UkiError> {
         let last = self.count - 1;
         let end = self.get(last, 12)? as usize + self.get(last, 8)? as usize;
         let opt = self.opt;
@@ -443,7 +483,8 @@ impl Pe {
             to32(round_up(end, self.section_align), "SizeOfImage")?,
         );
         wr32(&mut self.data, opt + 64, 0);
-        Ok(self.data)
+        let len = self.len.unwrap_or(self.data.len());
+        Ok((self.data, len))
     }
 }
 

@@ -2,9 +2,13 @@
 //! sets up logging and error display, and calls the library crates; it holds
 //! no build logic of its own.
 
+mod alloc;
 mod cli;
 mod cmd;
 mod logging;
+
+#[global_allocator]
+static GLOBAL: alloc::HugeForLarge = alloc::HugeForLarge;
 
 use clap::Parser;
 

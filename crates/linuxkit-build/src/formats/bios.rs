@@ -15,6 +15,7 @@
 use super::{BootFiles, Kit};
 use crate::error::BuildError;
 use linuxkit_formats::Entry;
+use linuxkit_formats::disk::{SegmentRecorder, SparseImage};
 use linuxkit_formats::iso9660::{BiosBoot, IsoOptions, write_iso};
 
 /// ISOLINUX's configuration: upstream's `DEFAULT linux` entry, with the
@@ -30,6 +31,27 @@ pub fn isolinux_cfg(cmdline: &str) -> String {
 /// `isolinux/boot.cat`, `boot/kernel`, `boot/initrd.img`; the MBR from
 /// `isohdpfx.bin`; volume `LinuxKit`; padded to a whole MiB.
 pub fn hybrid_iso(kit: &Kit, boot: &BootFiles, mtime: i64) -> Result<Vec<u8>, BuildError> {
+    let mut out = Vec::with_capacity(kit.kernel.len() + kit.initrd.len() + (4 << 20));
+    write_hybrid_iso(kit, boot, mtime, &mut out)?;
+    Ok(out)
+}
+
+/// [`hybrid_iso`] as a disk whose kernel and initrd segments share the
+/// kit's buffers (no 50 MB copy for the disk formats built from it).
+pub fn hybrid_disk(kit: &Kit, boot: &BootFiles, mtime: i64) -> Result<SparseImage, BuildError> {
+    let mut rec = SegmentRecorder::new(vec![kit.kernel.clone(), kit.initrd.clone()]);
+    write_hybrid_iso(kit, boot, mtime, &mut rec)?;
+    Ok(rec.finish())
+}
+
+/// [`hybrid_iso`] written straight to `out` (an output file: no copy of
+/// the image in memory).
+pub fn write_hybrid_iso(
+    kit: &Kit,
+    boot: &BootFiles,
+    mtime: i64,
+    out: &mut dyn std::io::Write,
+) -> Result<(), BuildError> {
     let entries = vec![
         Entry::dir("boot", 0o755, mtime),
         Entry::file("boot/kernel", 0o644, mtime, kit.kernel.clone()),
@@ -62,8 +84,7 @@ pub fn hybrid_iso(kit: &Kit, boot: &BootFiles, mtime: i64) -> Result<Vec<u8>, Bu
         boot_info_table: true,
     });
     opts.hybrid_mbr = Some(boot.get("isolinux/isohdpfx.bin")?.to_vec());
-    let mut out = Vec::with_capacity(kit.kernel.len() + kit.initrd.len() + (4 << 20));
-    write_iso(&entries, &opts, &mut out)
+    write_iso(&entries, &opts, out)
         .map_err(|e| BuildError::Other(format!("cannot write the BIOS ISO image: {e}")))?;
-    Ok(out)
+    Ok(())
 }

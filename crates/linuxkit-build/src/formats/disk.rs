@@ -13,7 +13,6 @@ use linuxkit_formats::disk::{DiskSource, SparseImage};
 use linuxkit_formats::{qcow2, vhd, vmdk};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::Arc;
 
 fn ctx(dest: &Path) -> String {
     format!("cannot write {}", dest.display())
@@ -24,19 +23,33 @@ pub fn bytes(dest: &Path, data: &[u8]) -> Result<PendingFile, BuildError> {
     crate::output::write_pending(dest, data)
 }
 
+/// A file written by `write` through a 1 MiB buffer (larger writes, such
+/// as a kernel or an initrd, go straight to the file).
+pub fn streamed(
+    dest: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), BuildError>,
+) -> Result<PendingFile, BuildError> {
+    let mut f = PendingFile::create(dest)?;
+    let mut w = BufWriter::with_capacity(1 << 20, f.file());
+    write(&mut w)?;
+    w.flush().map_err(|e| BuildError::io(ctx(dest), e))?;
+    drop(w);
+    Ok(f)
+}
+
 /// `image` at the start of a disk of `size` bytes, or the error of
 /// `format` when it does not fit (`what` names the size: `--size`, ...).
 pub fn padded(
     format: &str,
-    image: Arc<[u8]>,
+    image: &SparseImage,
     size: u64,
     what: &str,
 ) -> Result<SparseImage, BuildError> {
-    let need = image.len() as u64;
+    let need = image.len();
     if need > size {
         return Err(too_small(format, need, size, what));
     }
-    SparseImage::new(size, vec![(0, image)])
+    SparseImage::new(size, image.segments().to_vec())
         .map_err(|e| BuildError::Other(format!("internal error: {e}")))
 }
 

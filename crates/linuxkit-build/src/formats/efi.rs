@@ -35,24 +35,42 @@ pub const OS_RELEASE: &str = "NAME=\"LinuxKit\"\n";
 const FAT32_MIN_CLUSTERS: u64 = 65_525;
 
 /// Build the UKI from the stub in the boot loader image.
-pub fn uki(kit: &Kit, boot: &BootFiles) -> Result<Vec<u8>, BuildError> {
+pub fn uki(kit: &Kit, boot: &BootFiles) -> Result<Arc<[u8]>, BuildError> {
     let stub = boot.get("efi/linuxx64.efi.stub")?;
-    uki::build_uki(
+    uki::build_uki_shared(
         &stub,
-        &kit.kernel,
-        &kit.initrd,
-        kit.cmdline.trim(),
-        OS_RELEASE,
+        &uki::UkiParts {
+            kernel: &kit.kernel,
+            initrd: &kit.initrd,
+            cmdline: kit.cmdline.trim(),
+            os_release: OS_RELEASE,
+            uname: None,
+        },
     )
     .map_err(|e| BuildError::Other(format!("cannot build the unified kernel image: {e}")))
 }
 
-fn seed(parts: &[&[u8]]) -> [u8; 32] {
+/// What identifies the UKI for its IDs: its length and CRC-32. The IDs
+/// only need to follow the content (reproducible, and different for a
+/// different UKI in practice); CRC-32 runs at memory speed where SHA-256 of
+/// the 47 MB UKI cost 25 ms per ID. Computed once per image.
+type Fingerprint = [u8; 12];
+
+fn fingerprint(data: &[u8]) -> Fingerprint {
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    let mut fp = [0u8; 12];
+    fp[..8].copy_from_slice(&(data.len() as u64).to_le_bytes());
+    fp[8..].copy_from_slice(&crc.sum().to_le_bytes());
+    fp
+}
+
+/// The seed of a volume ID or GUID: SHA-256 of the label and fingerprint.
+fn seed(label: &[u8], fp: &Fingerprint) -> [u8; 32] {
     let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
+    h.update((label.len() as u64).to_le_bytes());
+    h.update(label);
+    h.update(fp);
     h.finalize().into()
 }
 
@@ -72,7 +90,17 @@ fn fat32_clusters(img: &FatImage) -> u64 {
 /// else 512-byte clusters, the volume grown to 34 MiB if needed
 /// (fsck.fat and mtools reject a FAT32 with fewer clusters).
 pub fn esp_fat(uki: Arc<[u8]>, mtime: i64, hidden_sectors: u32) -> Result<FatImage, BuildError> {
-    let s = seed(&[b"linuxkit-esp-volume", &uki]);
+    let fp = fingerprint(&uki);
+    esp_fat_with(uki, &fp, mtime, hidden_sectors)
+}
+
+fn esp_fat_with(
+    uki: Arc<[u8]>,
+    fp: &Fingerprint,
+    mtime: i64,
+    hidden_sectors: u32,
+) -> Result<FatImage, BuildError> {
+    let s = seed(b"linuxkit-esp-volume", fp);
     let base = FatOptions {
         volume_id: u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
         label: "LINUXKIT".into(),
@@ -111,12 +139,13 @@ pub fn esp_fat(uki: Arc<[u8]>, mtime: i64, hidden_sectors: u32) -> Result<FatIma
 pub fn esp_disk(uki: Arc<[u8]>, mtime: i64) -> Result<SparseImage, BuildError> {
     let err =
         |e: &dyn std::fmt::Display| BuildError::Other(format!("cannot lay out the EFI disk: {e}"));
-    let fat = esp_fat(uki.clone(), mtime, partition::ALIGN_LBA as u32)?;
+    let fp = fingerprint(&uki);
+    let fat = esp_fat_with(uki, &fp, mtime, partition::ALIGN_LBA as u32)?;
     let disk_size = partition::aligned_disk_size(&[fat.size()], true);
     let place =
         partition::place_aligned(disk_size, &[Some(fat.size())], true).map_err(|e| err(&e))?;
     let (first, last) = place[0];
-    let s = seed(&[b"linuxkit-efi-disk", &uki]);
+    let s = seed(b"linuxkit-efi-disk", &fp);
     let part = GptPartition {
         type_guid: GUID_ESP,
         part_guid: Guid::from_seed(&[&s[..], b"partition"].concat()),
@@ -136,8 +165,8 @@ pub fn esp_disk(uki: Arc<[u8]>, mtime: i64) -> Result<SparseImage, BuildError> {
     let [pmbr, primary, backup] = gpt.segments();
     segments.push((pmbr.0, pmbr.1.into()));
     segments.push((primary.0, primary.1.into()));
-    for (off, bytes) in fat.segments() {
-        segments.push((base + off, bytes.into()));
+    for (off, bytes) in fat.shared_segments() {
+        segments.push((base + off, bytes));
     }
     segments.push((backup.0, backup.1.into()));
     SparseImage::new(disk_size, segments).map_err(|e| err(&e))
@@ -147,8 +176,20 @@ pub fn esp_disk(uki: Arc<[u8]>, mtime: i64) -> Result<SparseImage, BuildError> {
 /// hidden from the tree, like upstream's `boot.img`); with `kit`, the
 /// tree also holds `kernel`, `initrd.img` and `cmdline`.
 pub fn efi_iso(uki: Arc<[u8]>, kit: Option<&Kit>, mtime: i64) -> Result<Vec<u8>, BuildError> {
+    let mut out = Vec::with_capacity(2 * uki.len() + (4 << 20));
+    write_efi_iso(uki, kit, mtime, &mut out)?;
+    Ok(out)
+}
+
+/// [`efi_iso`] written straight to `out`.
+pub fn write_efi_iso(
+    uki: Arc<[u8]>,
+    kit: Option<&Kit>,
+    mtime: i64,
+    out: &mut dyn std::io::Write,
+) -> Result<(), BuildError> {
     let fat = {
-        let s = seed(&[b"linuxkit-efi-iso", &uki]);
+        let s = seed(b"linuxkit-efi-iso", &fingerprint(&uki));
         let opts = FatOptions {
             volume_id: u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
             label: "LINUXKIT".into(),
@@ -173,11 +214,10 @@ pub fn efi_iso(uki: Arc<[u8]>, kit: Option<&Kit>, mtime: i64) -> Result<Vec<u8>,
     }
     let mut opts = IsoOptions::new("LinuxKit", mtime);
     opts.efi_boot = Some(EfiBoot {
-        image: fat.to_vec().into(),
+        image: fat.to_shared(),
         path: None,
     });
-    let mut out = Vec::with_capacity(2 * uki.len() + (4 << 20));
-    write_iso(&entries, &opts, &mut out)
+    write_iso(&entries, &opts, out)
         .map_err(|e| BuildError::Other(format!("cannot write the EFI ISO image: {e}")))?;
-    Ok(out)
+    Ok(())
 }

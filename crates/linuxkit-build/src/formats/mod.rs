@@ -153,7 +153,7 @@ pub struct Writer<'a> {
     inputs: Inputs<'a>,
     dir: PathBuf,
     name: String,
-    hybrid: OnceCell<Arc<[u8]>>,
+    hybrid: OnceCell<linuxkit_formats::disk::SparseImage>,
     uki: OnceCell<Arc<[u8]>>,
     efi_disk: OnceCell<linuxkit_formats::disk::SparseImage>,
 }
@@ -192,13 +192,31 @@ impl<'a> Writer<'a> {
     }
 
     /// The isohybrid ISO of `iso-bios` and of every BIOS disk.
-    fn hybrid(&self) -> Result<Arc<[u8]>, BuildError> {
-        if let Some(h) = self.hybrid.get() {
-            return Ok(h.clone());
+    fn hybrid(&self) -> Result<&linuxkit_formats::disk::SparseImage, BuildError> {
+        if self.hybrid.get().is_none() {
+            let d = bios::hybrid_disk(self.inputs.kit, self.boot()?, self.inputs.opts.mtime)?;
+            let _ = self.hybrid.set(d);
         }
-        let iso: Arc<[u8]> =
-            bios::hybrid_iso(self.inputs.kit, self.boot()?, self.inputs.opts.mtime)?.into();
-        Ok(self.hybrid.get_or_init(|| iso).clone())
+        self.hybrid
+            .get()
+            .ok_or_else(|| BuildError::Other("internal error: no BIOS image".into()))
+    }
+
+    /// The hybrid ISO as a file: copied if another format built it already,
+    /// else written straight to the file.
+    fn hybrid_file(&self, dest: &Path) -> Result<PendingFile, BuildError> {
+        if let Some(h) = self.hybrid.get() {
+            return disk::streamed(dest, |w| {
+                for (_, bytes) in h.segments() {
+                    w.write_all(bytes).map_err(|e| {
+                        BuildError::io(format!("cannot write {}", dest.display()), e)
+                    })?;
+                }
+                Ok(())
+            });
+        }
+        let (kit, boot, mtime) = (self.inputs.kit, self.boot()?, self.inputs.opts.mtime);
+        disk::streamed(dest, |w| bios::write_hybrid_iso(kit, boot, mtime, w))
     }
 
     /// The unified kernel image of every EFI format.
@@ -206,7 +224,7 @@ impl<'a> Writer<'a> {
         if let Some(u) = self.uki.get() {
             return Ok(u.clone());
         }
-        let uki: Arc<[u8]> = efi::uki(self.inputs.kit, self.boot()?)?.into();
+        let uki = efi::uki(self.inputs.kit, self.boot()?)?;
         Ok(self.uki.get_or_init(|| uki).clone())
     }
 
@@ -231,8 +249,8 @@ impl<'a> Writer<'a> {
         let kit = self.inputs.kit;
         let one = |f: PendingFile| Ok(vec![f]);
         match format {
-            "iso-bios" => one(disk::bytes(&self.dest(".iso"), &self.hybrid()?)?),
-            "raw-bios" => one(disk::bytes(&self.dest("-bios.img"), &self.hybrid()?)?),
+            "iso-bios" => one(self.hybrid_file(&self.dest(".iso"))?),
+            "raw-bios" => one(self.hybrid_file(&self.dest("-bios.img"))?),
             "qcow2-bios" => {
                 let src = disk::padded(format, self.hybrid()?, opts.size_mib * MIB, "--size")?;
                 one(disk::qcow2(&self.dest(".qcow2"), &src)?)
@@ -266,12 +284,16 @@ impl<'a> Writer<'a> {
             "raw-efi" => one(disk::raw_sparse(&self.dest("-efi.img"), self.efi_disk()?)?),
             "qcow2-efi" => one(disk::qcow2(&self.dest("-efi.qcow2"), self.efi_disk()?)?),
             "iso-efi" => {
-                let iso = efi::efi_iso(self.uki()?, None, opts.mtime)?;
-                one(disk::bytes(&self.dest("-efi.iso"), &iso)?)
+                let uki = self.uki()?;
+                one(disk::streamed(&self.dest("-efi.iso"), |w| {
+                    efi::write_efi_iso(uki, None, opts.mtime, w)
+                })?)
             }
             "iso-efi-initrd" => {
-                let iso = efi::efi_iso(self.uki()?, Some(kit), opts.mtime)?;
-                one(disk::bytes(&self.dest("-efi-initrd.iso"), &iso)?)
+                let uki = self.uki()?;
+                one(disk::streamed(&self.dest("-efi-initrd.iso"), |w| {
+                    efi::write_efi_iso(uki, Some(kit), opts.mtime, w)
+                })?)
             }
             "kernel+squashfs" | "kernel+erofs" | "kernel+iso" => {
                 let mut files = rootfs::kernel_files(kit, &self.dir, &self.name)?;

@@ -71,6 +71,25 @@ fn missing_boot_file_names_the_image_and_the_file() {
 }
 
 #[test]
+fn hybrid_disk_is_the_iso_and_shares_the_kit() {
+    let k = kit();
+    let iso = bios::hybrid_iso(&k, &boot(), 0).unwrap();
+    let d = bios::hybrid_disk(&k, &boot(), 0).unwrap();
+    let mut bytes = vec![0u8; d.len() as usize];
+    d.read_at(0, &mut bytes).unwrap();
+    assert!(
+        bytes == iso,
+        "the segmented ISO differs from the written one"
+    );
+    for (what, buf) in [("kernel", &k.kernel), ("initrd", &k.initrd)] {
+        assert!(
+            d.segments().iter().any(|(_, s)| Arc::ptr_eq(s, buf)),
+            "the {what} was copied, not shared"
+        );
+    }
+}
+
+#[test]
 fn hybrid_iso_carries_the_mbr_and_is_whole_mib() {
     let iso = bios::hybrid_iso(&kit(), &boot(), 0).unwrap();
     assert_eq!(iso.len() % (1 << 20), 0);

@@ -295,11 +295,13 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
     // Every file is written under a temporary name first and renamed into
     // place only once every format succeeded: a failure leaves nothing.
     let mut pending: Vec<PendingFile> = Vec::new();
+    // The kernel (14 MB) and initrd (tens of MB) move into the kit: shared, not copied.
     let kit = Kit {
-        kernel: parts.kernel.clone().into(),
-        initrd: parts.initrd_gz.clone().into(),
+        kernel: parts.kernel,
+        initrd: parts.initrd_gz,
         cmdline: String::from_utf8_lossy(&parts.cmdline).into_owned(),
     };
+    let (ucode, cmdline) = (parts.ucode, parts.cmdline);
     let format_opts = FormatOptions {
         size_mib,
         mtime: opts.mtime,
@@ -317,34 +319,38 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
     for f in &formats {
         match f.as_str() {
             "kernel+initrd" => {
-                if !parts.kernel.is_empty() {
+                if !kit.kernel.is_empty() {
                     pending.push(write_pending(
                         &dir.join(format!("{name}-kernel")),
-                        &parts.kernel,
+                        &kit.kernel,
                     )?);
                 }
-                let mut initrd = parts.ucode.clone();
-                initrd.extend_from_slice(&parts.initrd_gz);
-                pending.push(write_pending(
-                    &dir.join(format!("{name}-initrd.img")),
-                    &initrd,
-                )?);
-                if !parts.cmdline.is_empty() {
+                let mut initrd = write_pending(&dir.join(format!("{name}-initrd.img")), &ucode)?;
+                std::io::Write::write_all(initrd.file(), &kit.initrd)
+                    .with_context(|| format!("cannot write {}-initrd.img", name))?;
+                pending.push(initrd);
+                if !cmdline.is_empty() {
                     pending.push(write_pending(
                         &dir.join(format!("{name}-cmdline")),
-                        &parts.cmdline,
+                        &cmdline,
                     )?);
                 }
             }
             "tar-kernel-initrd" => {
-                let tar = linuxkit_build::output::kernel_initrd_tar(&parts, opts.mtime)?;
+                let tar = linuxkit_build::output::kernel_initrd_tar(
+                    &kit.kernel,
+                    &kit.initrd,
+                    &cmdline,
+                    &ucode,
+                    opts.mtime,
+                )?;
                 pending.push(write_pending(
                     &dir.join(format!("{name}-initrd.tar")),
                     &tar,
                 )?);
             }
             f if formats::handles(f) => {
-                if parts.kernel.is_empty() {
+                if kit.kernel.is_empty() {
                     bail!("format {f} needs a kernel: the configuration has no kernel image");
                 }
                 pending.extend(writer.write(f)?);
