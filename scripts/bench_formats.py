@@ -19,7 +19,9 @@ warm cache and, for each, prints beside the median build time:
              mkfs.erofs, qemu-img convert, tar | gzip, cpio | gzip, objcopy
              with systemd's EFI stub for uki), the sum
              of the tools' times; preparing their inputs (extracting the
-             root filesystem, copying the kernel into a tree) is not timed.
+             root filesystem, copying the kernel into a tree) is not timed;
+             "pipeline+fsync" adds `sync FILE...` of its outputs, the
+             durability every linuxkit build output has (fsync, rename).
 
 Each build and each pipeline gets one untimed warm-up run, then `--runs`
 timed runs (medians).  The verdicts are given for the whole build ("ours")
@@ -27,7 +29,9 @@ and for the format's own cost ("own"): the pipelines start from the kernel,
 initrd and root filesystem already made, as "own" does.
 
 Targets (the issue): ours faster than the pipeline, and within 1.5x of the
-floor plus compression.  This is a benchmark, not a test: it reports missed
+floor plus compression.  Both are judged twice: against the tools as they
+leave their outputs (in the page cache) and with the outputs fsynced (the
+pipeline with `sync`, the floor at the disk's speed), as ours are.  This is a benchmark, not a test: it reports missed
 targets and exits 0.
 
 The configuration (default examples/minimal.yml) may use `@pkg:` packages:
@@ -860,7 +864,7 @@ def main() -> int:
         if need:
             r["pipeline_note"] = f"missing: {', '.join(need)}"
         else:
-            totals, per_step = [], {}
+            totals, totals_sync, per_step = [], [], {}
             p = work / "pipe" / fmt
             try:
                 # One untimed warm-up run (tools and inputs into the page
@@ -871,14 +875,21 @@ def main() -> int:
                     steps, pout = pipeline(fmt, inp, p)
                     ts = [(label, timed(cmd)) for label, cmd in steps]
                     total = sum(dt for _, dt in ts)
+                    # The same durability as ours (every output is fsynced
+                    # before its rename): `sync FILE...` fsyncs each output.
+                    outs = sorted(str(f) for f in pout.rglob("*") if f.is_file())
+                    dt_sync = timed(["sync", *outs]) if outs else 0.0
                     if warm and total < 10.0:
                         warm = False
                         continue
                     warm = False
                     for label, dt in ts:
                         per_step.setdefault(label, []).append(dt)
+                    per_step.setdefault("(fsync of the outputs)", []).append(dt_sync)
                     totals.append(total)
+                    totals_sync.append(total + dt_sync)
                 r["pipeline"] = median(totals)
+                r["pipeline_fsync"] = median(totals_sync)
                 r["pipeline_steps"] = {k: median(v) for k, v in per_step.items()}
                 r["pipeline_files"] = files_of(pout)
                 r["pipeline_apparent"], r["pipeline_allocated"] = sizes(r["pipeline_files"])
@@ -888,9 +899,12 @@ def main() -> int:
                 r["pipeline_note"] = f"failed: {e}"
             shutil.rmtree(p, ignore_errors=True)  # intermediate disks: up to 1 GiB each
         bound = r["floor"] + r["compression"]
+        disk_bound = r["floor_fsync"] + r["compression"]
         r["target_pipeline"] = None if r.get("pipeline") is None else r["ours"] < r["pipeline"]
+        r["target_pipeline_fsync"] = None if r.get("pipeline") is None else r["ours"] < r["pipeline_fsync"]
         r["own_target_pipeline"] = None if r.get("pipeline") is None else r["own"] < r["pipeline"]
         r["target_floor"] = r["ours"] <= 1.5 * bound
+        r["target_floor_fsync"] = r["ours"] <= 1.5 * disk_bound
         r["own_target_floor"] = r["own"] <= 1.5 * bound
         log(f"{fmt}: ours {r['ours']:.3f} s (own {r['own']:.3f}), floor {r['floor']:.3f}, "
             f"compr {r['compression']:.3f}, pipeline {secs(r.get('pipeline'))} {r.get('pipeline_note', '')}")
@@ -934,8 +948,9 @@ def gcp_variants(p: Path, pout: Path) -> dict:
 def report(results: list[dict], baseline: float, base_times: list[float], args, load0: str,
            elapsed: float, bin_info: str) -> None:
     head = ["format", "output (apparent / allocated)", "ours s", "own s", "floor s", "floor+fsync s",
-            "compr s", "pipeline s", "ours/pipeline", "own/pipeline", "ours/(floor+compr)",
-            "own/(floor+compr)", "faster than pipeline (ours/own)", "≤ 1.5× (floor+compr) (ours/own)"]
+            "compr s", "pipeline s", "pipeline+fsync s", "ours/pipeline", "ours/(pipeline+fsync)",
+            "ours/(floor+compr)", "ours/(floor+fsync+compr)",
+            "faster than pipeline (as is / +fsync)", "≤ 1.5× floor+compr (page cache / disk)"]
     rows = []
     for r in results:
         if "error" in r:
@@ -949,12 +964,13 @@ def report(results: list[dict], baseline: float, base_times: list[float], args, 
             secs(r["ours"]), secs(r["own"]), secs(r["floor"]), secs(r["floor_fsync"]),
             secs(r["compression"]) if r["compression"] else "—",
             secs(r.get("pipeline")),
+            secs(r.get("pipeline_fsync")),
             ratio(r["ours"], r.get("pipeline")),
-            ratio(r["own"], r.get("pipeline")),
+            ratio(r["ours"], r.get("pipeline_fsync")),
             ratio(r["ours"], bound),
-            ratio(r["own"], bound),
-            f"{mark(r['target_pipeline'])} / {mark(r['own_target_pipeline'])}",
-            f"{mark(r['target_floor'])} / {mark(r['own_target_floor'])}",
+            ratio(r["ours"], r["floor_fsync"] + r["compression"]),
+            f"{mark(r['target_pipeline'])} / {mark(r['target_pipeline_fsync'])}",
+            f"{mark(r['target_floor'])} / {mark(r['target_floor_fsync'])}",
         ])
 
     print()
@@ -977,9 +993,14 @@ def report(results: list[dict], baseline: float, base_times: list[float], args, 
               f"{'faster' if tp else 'SLOWER'} than the pipeline ({r['ours']:.3f} vs {r['pipeline']:.3f} s; "
               f"own cost {r['own']:.3f} s {'faster' if r['own_target_pipeline'] else 'slower'})")
         bound = r["floor"] + r["compression"]
+        if tp is not None:
+            v1 += (f"; {'faster' if r['target_pipeline_fsync'] else 'SLOWER'} than the pipeline with its "
+                   f"outputs fsynced as ours are ({r['pipeline_fsync']:.3f} s)")
+        disk_bound = r["floor_fsync"] + r["compression"]
         v2 = (f"{'within' if r['target_floor'] else 'NOT within'} 1.5× of floor+compression "
-              f"({r['ours']:.3f} vs 1.5 × {bound:.3f} = {1.5 * bound:.3f} s; own cost {r['own']:.3f} s "
-              f"{'within' if r['own_target_floor'] else 'not within'})")
+              f"({r['ours']:.3f} vs 1.5 × {bound:.3f} = {1.5 * bound:.3f} s), "
+              f"{'within' if r['target_floor_fsync'] else 'NOT within'} 1.5× with the floor at the disk's speed "
+              f"(fsynced: 1.5 × {disk_bound:.3f} = {1.5 * disk_bound:.3f} s)")
         print(f"{r['format']}: {v1}; {v2}")
     print()
     print("Details:")

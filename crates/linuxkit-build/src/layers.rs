@@ -67,8 +67,9 @@ pub fn read_layer(
     // ctime, which brings both digest checks back.
     let blob_path = cache.blob_path(digest);
     let hex = digest.rsplit(':').next().unwrap_or(digest);
+    let [(verified_dir, _), (plain_dir, plain_suffix)] = linuxkit_oci::cache::DERIVED_PER_BLOB;
     let record = stamp(&blob_path, size).map(|st| {
-        let path = crate::derived_dir(cache).join("verified").join(hex);
+        let path = crate::derived_dir(cache).join(verified_dir).join(hex);
         (path, format!("{st}|{}\n", diff_id.unwrap_or("")))
     });
     if let Some((path, want)) = &record
@@ -80,8 +81,8 @@ pub fn read_layer(
         // it costs a tenth of inflating the blob.
         let plain = (size >= PLAIN_MIN_BLOB).then(|| {
             crate::derived_dir(cache)
-                .join("plain")
-                .join(format!("{hex}.tar"))
+                .join(plain_dir)
+                .join(format!("{hex}{plain_suffix}"))
         });
         if let Some(p) = &plain
             && let Ok(f) = std::fs::File::open(p)

@@ -33,6 +33,11 @@ pub const OCI_LAYOUT: &str = "{\n    \"imageLayoutVersion\": \"1.0.0\"\n}";
 /// Name of the directory holding linuxkit-rs's own derived data.
 pub const DERIVED_DIR: &str = "linuxkit-rs";
 
+/// Derived files kept per layer blob, as (directory under [`DERIVED_DIR`],
+/// suffix after the digest's hex): the record that the blob was verified
+/// and its uncompressed copy. `cache rm` removes them with the blob.
+pub const DERIVED_PER_BLOB: [(&str, &str); 2] = [("verified", ""), ("plain", ".tar")];
+
 /// An OCI-layout image cache directory.
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -514,6 +519,17 @@ impl Cache {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(OciError::io("cannot remove blob", path, e)),
+            }
+            if let Ok(hex) = blob::digest_hex(digest) {
+                for (dir, suffix) in DERIVED_PER_BLOB {
+                    let derived = self
+                        .root
+                        .join(DERIVED_DIR)
+                        .join(dir)
+                        .join(format!("{hex}{suffix}"));
+                    // Derived data only saves time: a leftover is harmless.
+                    let _ = fs::remove_file(derived);
+                }
             }
         }
         Ok(())

@@ -455,7 +455,37 @@ fn remove_keeps_shared_blobs() {
     );
     assert_eq!(cache.list().unwrap().len(), before);
 
+    // Derived per-blob files (verification record, uncompressed copy) go
+    // with their blob and stay with a shared one.
+    let derived = |digest: &str| -> Vec<std::path::PathBuf> {
+        let hex = digest.trim_start_matches("sha256:");
+        linuxkit_oci::cache::DERIVED_PER_BLOB
+            .iter()
+            .map(|(dir, suffix)| {
+                cache
+                    .root()
+                    .join(linuxkit_oci::cache::DERIVED_DIR)
+                    .join(dir)
+                    .join(format!("{hex}{suffix}"))
+            })
+            .collect()
+    };
+    let gone_blob = only_a.iter().next().expect("a blob only a uses").clone();
+    let kept_blob = shared.iter().next().expect("a shared blob").clone();
+    for p in derived(&gone_blob).iter().chain(derived(&kept_blob).iter()) {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, b"derived").unwrap();
+    }
+
     cache.remove(std::slice::from_ref(&a)).unwrap();
+    if !cache.has_blob(&gone_blob) {
+        for p in derived(&gone_blob) {
+            assert!(!p.exists(), "{} outlived its blob", p.display());
+        }
+    }
+    for p in derived(&kept_blob) {
+        assert!(p.exists(), "{} of a kept blob was removed", p.display());
+    }
     assert_eq!(cache.list().unwrap().len(), before - 1);
     assert!(cache.lookup(&a).unwrap().is_none());
     for d in &shared {
