@@ -349,6 +349,7 @@ class Linuxkit:
         assert self.config is not None
         clear_dir(out)
         cmd = self.cmd(self.config, fmts, out)
+        os.sync()  # see settle()
         t0 = time.perf_counter()
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         dt = time.perf_counter() - t0
@@ -414,12 +415,19 @@ class Linuxkit:
 
 _BUF = os.urandom(MIB)
 
+# settle(): every timed run starts with `os.sync()` (untimed). The tools
+# leave their outputs dirty in the page cache, and on ext4 (data=ordered) the
+# next fsync's journal commit writes other files' dirty data too: without the
+# sync, a build timed after a pipeline paid for the pipeline's writeback
+# (0.1-0.2 s at random in a run of this script).
+
 
 def write_floor(d: Path, nbytes: int, fsync: bool) -> float:
     """Write `nbytes` of non-zero data to a new file in `d`; seconds."""
     p = d / ".floor.tmp"
     if p.exists():
         p.unlink()
+    os.sync()  # see settle()
     t0 = time.perf_counter()
     with open(p, "wb", buffering=0) as f:
         left = nbytes
@@ -873,6 +881,7 @@ def main() -> int:
                 while len(totals) < args.runs:
                     clear_dir(p)
                     steps, pout = pipeline(fmt, inp, p)
+                    os.sync()  # see settle()
                     ts = [(label, timed(cmd)) for label, cmd in steps]
                     total = sum(dt for _, dt in ts)
                     # The same durability as ours (every output is fsynced

@@ -723,6 +723,11 @@ fn format_errors_are_clear_and_leave_nothing() {
         &["--dir", s(&d), "--format", "raw-bios,floppy"],
         &["error parsing formats: unknown format type floppy"],
     );
+    // two formats writing the same file (upstream lets one replace the other)
+    fails(
+        &["--dir", s(&d), "--format", "vhd,raw-bios,azure"],
+        &["formats vhd and azure write the same file <name>.vhd"],
+    );
     // a boot loader image that does not exist
     fails(
         &[

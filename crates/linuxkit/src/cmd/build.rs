@@ -130,8 +130,29 @@ fn parse_formats(list: &[String], have_output: bool) -> Result<Vec<String>> {
             bail!("format type {f} must be the only format specified");
         }
     }
+    // Formats whose main images share a file name (upstream's names): in one
+    // build the later would silently replace the earlier.
+    for (suffix, group) in SAME_FILE {
+        let clash: Vec<&str> = formats
+            .iter()
+            .map(String::as_str)
+            .filter(|f| group.contains(f))
+            .collect();
+        if clash.len() > 1 {
+            bail!(
+                "formats {} write the same file <name>{suffix}, so one would replace the other: build them one at a time, or with different --name values",
+                clash.join(" and ")
+            );
+        }
+    }
     Ok(formats)
 }
+
+/// Groups of formats writing the same main file, by its suffix.
+const SAME_FILE: [(&str, &[&str]); 2] = [
+    (".vhd", &["vhd", "azure", "dynamic-vhd"]),
+    (".iso", &["iso-bios", "kernel+iso"]),
+];
 
 /// Run `linuxkit build`.
 pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> {
@@ -531,6 +552,18 @@ mod tests {
             2
         );
         assert!(parse_formats(&["tar,kernel+initrd".into()], false).is_err());
+        let e = parse_formats(&["vhd,raw-bios".into(), "azure".into()], false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("vhd and azure") && e.contains("<name>.vhd"), "{e}");
+        assert!(parse_formats(&["iso-bios,kernel+iso".into()], false).is_err());
+        assert_eq!(
+            parse_formats(&["kernel+squashfs,kernel+erofs,vhd".into()], false)
+                .unwrap()
+                .len(),
+            3,
+            "sharing <name>-kernel (the same bytes) is fine"
+        );
         assert!(
             parse_formats(&["nope".into()], false)
                 .unwrap_err()
