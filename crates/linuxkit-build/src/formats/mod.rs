@@ -134,6 +134,9 @@ pub struct FormatOptions {
     pub size_mib: u64,
     /// Timestamp of every generated file and volume.
     pub mtime: i64,
+    /// Where derived products are cached (the compressed root initrd of
+    /// `kernel+*`, by the digest of its cpio); `None`: not cached.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Everything the formats are made from.
@@ -301,6 +304,7 @@ impl<'a> Writer<'a> {
                     &self.dest("-root-initrd.img"),
                     self.inputs.rootfs,
                     opts.mtime,
+                    opts.cache_dir.as_deref(),
                 )? {
                     Ok(f) => files.push(f),
                     Err(why) => tracing::warn!(

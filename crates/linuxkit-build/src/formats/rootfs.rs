@@ -192,11 +192,14 @@ pub fn root_initrd_entries(rootfs: &[Entry], mtime: i64) -> Result<Vec<Entry>, S
 }
 
 /// `<name>-root-initrd.img` (gzip newc cpio of [`root_initrd_entries`]),
-/// or `None` with the reason when the image cannot have one.
+/// or `None` with the reason when the image cannot have one. With
+/// `cache_dir`, the compressed initrd is kept there by the SHA-256 of its
+/// cpio, so a rebuild only makes the cpio (a few MB) and hashes it.
 pub fn root_initrd(
     dest: &Path,
     rootfs: &[Entry],
     mtime: i64,
+    cache_dir: Option<&Path>,
 ) -> Result<Result<PendingFile, String>, BuildError> {
     let entries = match root_initrd_entries(rootfs, mtime) {
         Ok(e) => e,
@@ -210,6 +213,19 @@ pub fn root_initrd(
         w.write_entry(e).map_err(|e| err(&e))?;
     }
     let cpio = w.finish().map_err(|e| err(&e))?;
+    let cached = cache_dir.map(|d| {
+        use sha2::{Digest, Sha256};
+        d.join(format!("{}.gz", hex::encode(Sha256::digest(&cpio))))
+    });
+    if let Some(p) = &cached
+        && let Ok(gz) = std::fs::read(p)
+    {
+        return Ok(Ok(bytes(dest, &gz)?));
+    }
     let gz = linuxkit_formats::gzip::gzip_parallel(&cpio, 6);
+    if let Some(p) = &cached {
+        // A derived cache: failing to store it only costs time later.
+        let _ = crate::output::atomic_write(p, &gz);
+    }
     Ok(Ok(bytes(dest, &gz)?))
 }

@@ -25,6 +25,7 @@ fn opts(size_mib: u64) -> FormatOptions {
     FormatOptions {
         size_mib,
         mtime: 1_492_533_000,
+        cache_dir: None,
     }
 }
 

@@ -326,6 +326,7 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
     let format_opts = FormatOptions {
         size_mib,
         mtime: opts.mtime,
+        cache_dir: Some(linuxkit_build::derived_dir(&cache).join("root-initrd")),
     };
     let writer = formats::Writer::new(
         Inputs {
@@ -555,7 +556,10 @@ mod tests {
         let e = parse_formats(&["vhd,raw-bios".into(), "azure".into()], false)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("vhd and azure") && e.contains("<name>.vhd"), "{e}");
+        assert!(
+            e.contains("vhd and azure") && e.contains("<name>.vhd"),
+            "{e}"
+        );
         assert!(parse_formats(&["iso-bios,kernel+iso".into()], false).is_err());
         assert_eq!(
             parse_formats(&["kernel+squashfs,kernel+erofs,vhd".into()], false)
