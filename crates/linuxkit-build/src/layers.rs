@@ -205,4 +205,57 @@ mod tests {
         let seed = include_bytes!("../../../fuzz/regressions/layer_tar/huge-size-header");
         let _ = read_tar_entries(&mut &seed[..]);
     }
+
+    /// A gzip layer of one file, stored (not compressed), so that two
+    /// contents of one length give blobs of one size.
+    fn stored_gzip_layer(content: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_path("etc/motd").unwrap();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, content).unwrap();
+        let tar = b.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        (gz.finish().unwrap(), tar)
+    }
+
+    #[test]
+    fn a_remembered_layer_is_verified_again_once_its_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = linuxkit_oci::Cache::open(dir.path()).unwrap();
+        let (gz, tar) = stored_gzip_layer(b"hello");
+        let digest = cache.write_blob(&gz).unwrap();
+        let diff = format!("sha256:{}", hex::encode(Sha256::digest(&tar)));
+        let size = gz.len() as u64;
+        let first = read_layer(&cache, "img", &digest, size, Some(&diff)).unwrap();
+        let hex = digest.trim_start_matches("sha256:");
+        let record = crate::derived_dir(&cache).join("verified").join(hex);
+        assert!(record.exists(), "a verified gzip layer is remembered");
+        let again = read_layer(&cache, "img", &digest, size, Some(&diff)).unwrap();
+        assert_eq!(first.len(), again.len());
+        assert_eq!(
+            first[0].data, again[0].data,
+            "the remembered read gives the same files"
+        );
+
+        // Another valid gzip layer of the same size written over the blob, its
+        // mtime put back: only the ctime tells, and it must be enough.
+        let (evil, _) = stored_gzip_layer(b"HELLO");
+        assert_eq!(evil.len(), gz.len());
+        let path = cache.blob_path(&digest);
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, &evil).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let e = read_layer(&cache, "img", &digest, size, Some(&diff)).unwrap_err();
+        assert!(e.to_string().contains("corrupt"), "{e}");
+    }
 }
