@@ -203,8 +203,51 @@ impl FatOptions {
 /// One node of the tree being built.
 #[derive(Debug, Clone)]
 enum Node {
-    File { data: Arc<[u8]>, attr: u8 },
+    File { data: FileData, attr: u8 },
     Dir(BTreeMap<String, Node>),
+}
+
+/// A file's contents: `len` bytes made of pieces at offsets, zeros between
+/// them (a file given whole is one piece). Pieces are shared, never copied:
+/// a UKI goes in as its headers plus the kernel's and initrd's own buffers.
+#[derive(Debug, Clone)]
+struct FileData {
+    len: usize,
+    pieces: Vec<(u64, Arc<[u8]>)>,
+}
+
+impl FileData {
+    fn whole(data: Arc<[u8]>) -> FileData {
+        FileData {
+            len: data.len(),
+            pieces: if data.is_empty() {
+                Vec::new()
+            } else {
+                vec![(0, data)]
+            },
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The contents as one buffer: the piece itself when one covers it all.
+    fn to_shared(&self) -> Arc<[u8]> {
+        if let [(0, a)] = self.pieces.as_slice()
+            && a.len() == self.len
+        {
+            return a.clone();
+        }
+        let mut out = crate::buf::zeroed_shared(self.len);
+        if let Some(dst) = Arc::get_mut(&mut out) {
+            for (off, p) in &self.pieces {
+                let at = *off as usize;
+                dst[at..at + p.len()].copy_from_slice(p);
+            }
+        }
+        out
+    }
 }
 
 /// Collects files and directories, then lays out a [`FatImage`].
@@ -279,6 +322,37 @@ impl FatBuilder {
         data: Arc<[u8]>,
         attr: u8,
     ) -> Result<(), FatError> {
+        self.add_file_data(path, FileData::whole(data), attr)
+    }
+
+    /// Add a regular file of `len` bytes made of `pieces` at their offsets
+    /// (sorted, not overlapping, inside the file), zeros elsewhere. The
+    /// pieces end up in the image as they are (shared, not copied).
+    pub fn add_file_pieces(
+        &mut self,
+        path: &str,
+        len: u64,
+        pieces: Vec<(u64, Arc<[u8]>)>,
+    ) -> Result<(), FatError> {
+        let mut end = 0u64;
+        for (off, p) in &pieces {
+            if *off < end || off + p.len() as u64 > len {
+                return Err(FatError::InvalidPath {
+                    path: path.into(),
+                    reason: "file pieces overlap or run past the file's length",
+                });
+            }
+            end = off + p.len() as u64;
+        }
+        let len = usize::try_from(len).map_err(|_| FatError::FileTooLarge {
+            path: path.into(),
+            size: len,
+        })?;
+        let pieces = pieces.into_iter().filter(|(_, p)| !p.is_empty()).collect();
+        self.add_file_data(path, FileData { len, pieces }, ATTR_ARCHIVE)
+    }
+
+    fn add_file_data(&mut self, path: &str, data: FileData, attr: u8) -> Result<(), FatError> {
         let comps = components(path)?;
         let Some((name, parents)) = comps.split_last() else {
             return Err(FatError::InvalidPath {
@@ -315,7 +389,7 @@ impl FatBuilder {
             }
         }
         match dir.get(*name)? {
-            Node::File { data, .. } => Some(data.clone()),
+            Node::File { data, .. } => Some(data.to_shared()),
             Node::Dir(_) => None,
         }
     }
@@ -443,10 +517,12 @@ impl FatImage {
                 got: data.len() as u64,
             });
         }
-        if len > 0
-            && let Ok(i) = self.segments.binary_search_by_key(&off, |s| s.0)
-        {
-            self.segments[i].1 = Bytes::Shared(data);
+        if len > 0 {
+            // The file's segments (one, or its pieces) become the new bytes.
+            let start = self.segments.partition_point(|s| s.0 < off);
+            let end = self.segments.partition_point(|s| s.0 < off + len);
+            self.segments
+                .splice(start..end, [(off, Bytes::Shared(data))]);
         }
         Ok(())
     }

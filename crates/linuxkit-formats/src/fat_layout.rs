@@ -6,7 +6,7 @@
 use super::dir::{
     ATTR_DIRECTORY, ATTR_VOLUME_ID, DirName, dos_time, plan_names, push_named, push_short,
 };
-use super::{Bytes, FatBuilder, FatError, FatImage, FatOptions, FatType, Node};
+use super::{Bytes, FatBuilder, FatError, FatImage, FatOptions, FatType, FileData, Node};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -200,7 +200,7 @@ struct PChild<'a> {
 
 enum PNode<'a> {
     File {
-        data: &'a Arc<[u8]>,
+        data: &'a FileData,
         attr: u8,
         cluster: u32,
     },
@@ -404,7 +404,10 @@ fn render(g: Geometry, dirs: &mut [PDir], label: Option<[u8; 11]>, opts: &FatOpt
                     push_named(&mut out, &c.name, *attr, *cluster, len as u32, t);
                     if len > 0 {
                         chains.push((*cluster, len.div_ceil(cb) as u32));
-                        segments.push((g.cluster_offset(*cluster), Bytes::Shared((*data).clone())));
+                        let base = g.cluster_offset(*cluster);
+                        for (off, piece) in &data.pieces {
+                            segments.push((base + off, Bytes::Shared(piece.clone())));
+                        }
                         extents.insert(c.path.clone(), (g.cluster_offset(*cluster), len));
                     } else {
                         extents.insert(c.path.clone(), (0, 0));

@@ -53,7 +53,7 @@ fn tree_files(b: &FatBuilder) -> Vec<(String, Arc<[u8]>)> {
     fn walk(m: &BTreeMap<String, Node>, prefix: &str, out: &mut Vec<(String, Arc<[u8]>)>) {
         for (k, n) in m {
             match n {
-                Node::File { data, .. } => out.push((format!("{prefix}{k}"), data.clone())),
+                Node::File { data, .. } => out.push((format!("{prefix}{k}"), data.to_shared())),
                 Node::Dir(d) => walk(d, &format!("{prefix}{k}/"), out),
             }
         }

@@ -140,6 +140,41 @@ pub fn build_uki_shared(stub: &[u8], parts: &UkiParts<'_>) -> Result<Arc<[u8]>, 
     Ok(out)
 }
 
+/// [`build_uki`] as a sparse image whose `.linux` and `.initrd` segments
+/// are the `kernel` and `initrd` buffers themselves: nothing of the kernel
+/// or initrd is copied (the headers and small sections are).
+pub fn build_uki_segments(
+    stub: &[u8],
+    kernel: &Arc<[u8]>,
+    initrd: &Arc<[u8]>,
+    cmdline: &str,
+    os_release: &str,
+) -> Result<crate::disk::SparseImage, UkiError> {
+    let parts = UkiParts {
+        kernel,
+        initrd,
+        cmdline,
+        os_release,
+        uname: None,
+    };
+    let (head, placed, len) = layout(stub, &parts)?;
+    let mut segments: Vec<(u64, Arc<[u8]>)> = vec![(0, Arc::from(head))];
+    for (at, content) in placed {
+        let shared = [kernel, initrd].into_iter().find(|a| {
+            matches!(&content, Cow::Borrowed(b) if std::ptr::eq(b.as_ptr(), a.as_ptr()) && b.len() == a.len())
+        });
+        let bytes = match shared {
+            Some(a) => a.clone(),
+            None => Arc::from(&*content),
+        };
+        if !bytes.is_empty() {
+            segments.push((at as u64, bytes));
+        }
+    }
+    crate::disk::SparseImage::new(len as u64, segments)
+        .map_err(|_| UkiError::Malformed("sections overlap the headers"))
+}
+
 /// Copy the headers and the sections' contents into `out` (zeroed, of the
 /// file's length: the gaps are the alignment padding).
 fn assemble(out: &mut [u8], head: &[u8], placed: &[(usize, Cow<'_, [u8]>)]) {
@@ -497,6 +532,28 @@ mod tests {
     const OS_RELEASE: &str = "NAME=\"LinuxKit\"\nID=linuxkit\n";
     const CMDLINE: &str = "console=ttyS0 console=tty0 page_poison=1";
     const UNAME: &str = "6.1.0-28-cloud-amd64";
+
+    #[test]
+    fn the_segmented_uki_is_the_same_image_and_shares_kernel_and_initrd() {
+        use crate::disk::DiskSource;
+        let stub = stub();
+        let kernel: Arc<[u8]> = kernel().into();
+        let initrd: Arc<[u8]> = vec![7u8; 300_001].into();
+        let whole = build_uki(&stub, &kernel, &initrd, CMDLINE, OS_RELEASE).unwrap();
+        let seg = build_uki_segments(&stub, &kernel, &initrd, CMDLINE, OS_RELEASE).unwrap();
+        let mut dense = vec![0u8; seg.len() as usize];
+        seg.read_at(0, &mut dense).unwrap();
+        assert!(
+            dense == whole,
+            "the segmented UKI differs from the built one"
+        );
+        for (what, a) in [("kernel", &kernel), ("initrd", &initrd)] {
+            assert!(
+                seg.segments().iter().any(|(_, s)| Arc::ptr_eq(s, a)),
+                "the {what} was copied"
+            );
+        }
+    }
 
     /// The systemd stub: `$LINUXKIT_TEST_EFI_STUB` or the Debian path.
     fn stub() -> Vec<u8> {

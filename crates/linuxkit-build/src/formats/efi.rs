@@ -16,7 +16,7 @@
 
 use super::{BootFiles, Kit};
 use crate::error::BuildError;
-use linuxkit_formats::disk::SparseImage;
+use linuxkit_formats::disk::{DiskSource, SparseImage};
 use linuxkit_formats::fat::{FatBuilder, FatImage, FatOptions};
 use linuxkit_formats::iso9660::{EfiBoot, IsoOptions, write_iso};
 use linuxkit_formats::partition::{self, GUID_ESP, GptPartition, Guid};
@@ -35,17 +35,16 @@ pub const OS_RELEASE: &str = "NAME=\"LinuxKit\"\n";
 const FAT32_MIN_CLUSTERS: u64 = 65_525;
 
 /// Build the UKI from the stub in the boot loader image.
-pub fn uki(kit: &Kit, boot: &BootFiles) -> Result<Arc<[u8]>, BuildError> {
+/// Its kernel and initrd sections are the kit's own buffers (see
+/// [`uki::build_uki_segments`]): nothing large is copied.
+pub fn uki(kit: &Kit, boot: &BootFiles) -> Result<SparseImage, BuildError> {
     let stub = boot.get("efi/linuxx64.efi.stub")?;
-    uki::build_uki_shared(
+    uki::build_uki_segments(
         &stub,
-        &uki::UkiParts {
-            kernel: &kit.kernel,
-            initrd: &kit.initrd,
-            cmdline: kit.cmdline.trim(),
-            os_release: OS_RELEASE,
-            uname: None,
-        },
+        &kit.kernel,
+        &kit.initrd,
+        kit.cmdline.trim(),
+        OS_RELEASE,
     )
     .map_err(|e| BuildError::Other(format!("cannot build the unified kernel image: {e}")))
 }
@@ -56,13 +55,35 @@ pub fn uki(kit: &Kit, boot: &BootFiles) -> Result<Arc<[u8]>, BuildError> {
 /// the 47 MB UKI cost 25 ms per ID. Computed once per image.
 type Fingerprint = [u8; 12];
 
-fn fingerprint(data: &[u8]) -> Fingerprint {
+fn fingerprint(uki: &SparseImage) -> Fingerprint {
+    // The CRC-32 of the image's bytes, gaps (zeros) included: the same value
+    // as for the UKI in one piece.
+    const ZEROS: [u8; 4096] = [0; 4096];
     let mut crc = flate2::Crc::new();
-    crc.update(data);
+    let zeros = |crc: &mut flate2::Crc, mut n: u64| {
+        while n > 0 {
+            let k = n.min(ZEROS.len() as u64) as usize;
+            crc.update(&ZEROS[..k]);
+            n -= k as u64;
+        }
+    };
+    let mut at = 0u64;
+    for (off, bytes) in uki.segments() {
+        zeros(&mut crc, off - at);
+        crc.update(bytes);
+        at = off + bytes.len() as u64;
+    }
+    zeros(&mut crc, uki.len() - at);
     let mut fp = [0u8; 12];
-    fp[..8].copy_from_slice(&(data.len() as u64).to_le_bytes());
+    fp[..8].copy_from_slice(&uki.len().to_le_bytes());
     fp[8..].copy_from_slice(&crc.sum().to_le_bytes());
     fp
+}
+
+/// A UKI held whole, as a one-segment image.
+fn whole(uki: Arc<[u8]>) -> Result<SparseImage, BuildError> {
+    SparseImage::new(uki.len() as u64, vec![(0, uki)])
+        .map_err(|e| BuildError::Other(format!("internal error: {e}")))
 }
 
 /// The seed of a volume ID or GUID: SHA-256 of the label and fingerprint.
@@ -90,12 +111,12 @@ fn fat32_clusters(img: &FatImage) -> u64 {
 /// else 512-byte clusters, the volume grown to 34 MiB if needed
 /// (fsck.fat and mtools reject a FAT32 with fewer clusters).
 pub fn esp_fat(uki: Arc<[u8]>, mtime: i64, hidden_sectors: u32) -> Result<FatImage, BuildError> {
-    let fp = fingerprint(&uki);
-    esp_fat_with(uki, &fp, mtime, hidden_sectors)
+    let uki = whole(uki)?;
+    esp_fat_with(&uki, &fingerprint(&uki), mtime, hidden_sectors)
 }
 
 fn esp_fat_with(
-    uki: Arc<[u8]>,
+    uki: &SparseImage,
     fp: &Fingerprint,
     mtime: i64,
     hidden_sectors: u32,
@@ -109,7 +130,7 @@ fn esp_fat_with(
         ..FatOptions::esp()
     };
     let mut b = FatBuilder::new();
-    b.add_file(BOOT_PATH, uki)
+    b.add_file_pieces(BOOT_PATH, uki.len(), uki.segments().to_vec())
         .map_err(|e| BuildError::Other(format!("cannot build the EFI system partition: {e}")))?;
     let build = |o: &FatOptions| {
         b.build(o)
@@ -137,9 +158,14 @@ fn esp_fat_with(
 /// BIOS bootable" as upstream, name `EFI System`) from LBA 2048 holding the
 /// UKI, sized to the content (whole MiB).
 pub fn esp_disk(uki: Arc<[u8]>, mtime: i64) -> Result<SparseImage, BuildError> {
+    esp_disk_of(&whole(uki)?, mtime)
+}
+
+/// [`esp_disk`] of a UKI in segments.
+pub fn esp_disk_of(uki: &SparseImage, mtime: i64) -> Result<SparseImage, BuildError> {
     let err =
         |e: &dyn std::fmt::Display| BuildError::Other(format!("cannot lay out the EFI disk: {e}"));
-    let fp = fingerprint(&uki);
+    let fp = fingerprint(uki);
     let fat = esp_fat_with(uki, &fp, mtime, partition::ALIGN_LBA as u32)?;
     let disk_size = partition::aligned_disk_size(&[fat.size()], true);
     let place =
@@ -177,19 +203,19 @@ pub fn esp_disk(uki: Arc<[u8]>, mtime: i64) -> Result<SparseImage, BuildError> {
 /// tree also holds `kernel`, `initrd.img` and `cmdline`.
 pub fn efi_iso(uki: Arc<[u8]>, kit: Option<&Kit>, mtime: i64) -> Result<Vec<u8>, BuildError> {
     let mut out = Vec::with_capacity(2 * uki.len() + (4 << 20));
-    write_efi_iso(uki, kit, mtime, &mut out)?;
+    write_efi_iso(&whole(uki)?, kit, mtime, &mut out)?;
     Ok(out)
 }
 
-/// [`efi_iso`] written straight to `out`.
+/// [`efi_iso`] of a UKI in segments, written straight to `out`.
 pub fn write_efi_iso(
-    uki: Arc<[u8]>,
+    uki: &SparseImage,
     kit: Option<&Kit>,
     mtime: i64,
     out: &mut dyn std::io::Write,
 ) -> Result<(), BuildError> {
     let fat = {
-        let s = seed(b"linuxkit-efi-iso", &fingerprint(&uki));
+        let s = seed(b"linuxkit-efi-iso", &fingerprint(uki));
         let opts = FatOptions {
             volume_id: u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
             label: "LINUXKIT".into(),
@@ -197,7 +223,7 @@ pub fn write_efi_iso(
             ..FatOptions::default()
         };
         let mut b = FatBuilder::new();
-        b.add_file(BOOT_PATH, uki.clone())
+        b.add_file_pieces(BOOT_PATH, uki.len(), uki.segments().to_vec())
             .and_then(|_| b.build(&opts))
             .map_err(|e| BuildError::Other(format!("cannot build the EFI boot image: {e}")))?
     };

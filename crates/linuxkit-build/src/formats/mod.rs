@@ -157,7 +157,7 @@ pub struct Writer<'a> {
     dir: PathBuf,
     name: String,
     hybrid: OnceCell<linuxkit_formats::disk::SparseImage>,
-    uki: OnceCell<Arc<[u8]>>,
+    uki: OnceCell<linuxkit_formats::disk::SparseImage>,
     efi_disk: OnceCell<linuxkit_formats::disk::SparseImage>,
 }
 
@@ -223,18 +223,20 @@ impl<'a> Writer<'a> {
     }
 
     /// The unified kernel image of every EFI format.
-    fn uki(&self) -> Result<Arc<[u8]>, BuildError> {
-        if let Some(u) = self.uki.get() {
-            return Ok(u.clone());
+    fn uki(&self) -> Result<&linuxkit_formats::disk::SparseImage, BuildError> {
+        if self.uki.get().is_none() {
+            let uki = efi::uki(self.inputs.kit, self.boot()?)?;
+            let _ = self.uki.set(uki);
         }
-        let uki = efi::uki(self.inputs.kit, self.boot()?)?;
-        Ok(self.uki.get_or_init(|| uki).clone())
+        self.uki
+            .get()
+            .ok_or_else(|| BuildError::Other("internal error: no UKI".into()))
     }
 
     /// The GPT disk with one ESP of `raw-efi` and `qcow2-efi`.
     fn efi_disk(&self) -> Result<&linuxkit_formats::disk::SparseImage, BuildError> {
         if self.efi_disk.get().is_none() {
-            let d = efi::esp_disk(self.uki()?, self.inputs.opts.mtime)?;
+            let d = efi::esp_disk_of(self.uki()?, self.inputs.opts.mtime)?;
             let _ = self.efi_disk.set(d);
         }
         self.efi_disk
@@ -283,7 +285,7 @@ impl<'a> Writer<'a> {
                 let src = disk::padded(format, self.hybrid()?, GIB, "the GCE disk size")?;
                 one(disk::gcp(&self.dest(".img.tar.gz"), &src, opts.mtime)?)
             }
-            "uki" => one(disk::bytes(&self.dest(".efi"), &self.uki()?)?),
+            "uki" => one(disk::raw_sparse(&self.dest(".efi"), self.uki()?)?),
             "raw-efi" => one(disk::raw_sparse(&self.dest("-efi.img"), self.efi_disk()?)?),
             "qcow2-efi" => one(disk::qcow2(&self.dest("-efi.qcow2"), self.efi_disk()?)?),
             "iso-efi" => {
