@@ -32,7 +32,7 @@ impl<R: Read> Read for Hashing<R> {
 fn decompressor<'a>(r: Box<dyn BufRead + 'a>) -> io::Result<Box<dyn Read + 'a>> {
     let mut r = r;
     let head = r.fill_buf()?;
-    if head.starts_with(&[0x1f, 0x8b]) {
+    if head.starts_with(&GZIP_MAGIC) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         let d = ruzstd::decoding::StreamingDecoder::new(r)
@@ -66,12 +66,12 @@ pub fn read_layer(
     // still catches damaged bytes, and any rewrite of the file changes its
     // ctime, which brings both digest checks back.
     let blob_path = cache.blob_path(digest);
-    let hex = digest.rsplit(':').next().unwrap_or(digest);
-    let [(verified_dir, _), (plain_dir, plain_suffix)] = linuxkit_oci::cache::DERIVED_PER_BLOB;
-    let record = stamp(&blob_path, size).map(|st| {
-        let path = crate::derived_dir(cache).join(verified_dir).join(hex);
-        (path, format!("{st}|{}\n", diff_id.unwrap_or("")))
-    });
+    let [verified, plain] = cache
+        .derived_blob_files(digest)
+        .map_or([None, None], |p| p.map(Some));
+    let record = verified
+        .zip(stamp(&blob_path, size))
+        .map(|(path, st)| (path, format!("{st}|{}\n", diff_id.unwrap_or(""))));
     if let Some((path, want)) = &record
         && std::fs::read(path).is_ok_and(|have| have == want.as_bytes())
         && let Ok(file) = std::fs::File::open(&blob_path)
@@ -79,11 +79,7 @@ pub fn read_layer(
         // A large layer read again is kept uncompressed beside the record
         // (written by a verified read, so as trusted as the record): reading
         // it costs a tenth of inflating the blob.
-        let plain = (size >= PLAIN_MIN_BLOB).then(|| {
-            crate::derived_dir(cache)
-                .join(plain_dir)
-                .join(format!("{hex}{plain_suffix}"))
-        });
+        let plain = plain.filter(|_| size >= PLAIN_MIN_BLOB);
         if let Some(p) = &plain
             && let Ok(f) = std::fs::File::open(p)
             && let Ok(entries) = read_tar_entries(&mut BufReader::with_capacity(1 << 20, f))
@@ -93,7 +89,7 @@ pub fn read_layer(
         let mut buffered = BufReader::with_capacity(256 * 1024, file);
         if buffered
             .fill_buf()
-            .is_ok_and(|h| h.starts_with(&[0x1f, 0x8b]))
+            .is_ok_and(|h| h.starts_with(&GZIP_MAGIC))
         {
             let mut decoded = flate2::bufread::MultiGzDecoder::new(buffered);
             let entries = match &plain {
@@ -121,7 +117,11 @@ pub fn read_layer(
             image: image.to_string(),
             source: Box::new(e),
         })?;
-    let buffered: Box<dyn BufRead> = Box::new(BufReader::with_capacity(256 * 1024, blob));
+    let mut buffered = BufReader::with_capacity(256 * 1024, blob);
+    let is_gzip = buffered
+        .fill_buf()
+        .is_ok_and(|h| h.starts_with(&GZIP_MAGIC));
+    let buffered: Box<dyn BufRead> = Box::new(buffered);
     let decoded =
         decompressor(buffered).map_err(|e| layer_err(format!("cannot read layer: {e}")))?;
     let mut hashing = Hashing {
@@ -148,7 +148,7 @@ pub fn read_layer(
         }
     }
     if let Some((path, want)) = record
-        && starts_with_gzip_magic(&blob_path)
+        && is_gzip
     {
         // Remembering the check only saves time later: failing to is fine.
         let _ = crate::output::atomic_write(&path, want.as_bytes());
@@ -160,13 +160,8 @@ pub fn read_layer(
 /// uncompressed in the cache (`linuxkit-rs/plain/`).
 const PLAIN_MIN_BLOB: u64 = 4 << 20;
 
-fn starts_with_gzip_magic(path: &std::path::Path) -> bool {
-    let mut magic = [0u8; 2];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == [0x1f, 0x8b]
-}
+/// The first bytes of a gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// What identifies the blob file's current bytes without reading them:
 /// size, inode, modification and change times (`None` if it cannot be

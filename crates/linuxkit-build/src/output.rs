@@ -501,10 +501,10 @@ impl Sink for InitrdSink {
             return Ok(false);
         };
         if let Some((gz_path, side_path)) = self.paths(key)
-            && let Some((kernel, cmdline, ucode)) = read_side(&side_path)
             && let Ok(file) = std::fs::File::open(&gz_path)
             && let Ok(meta) = file.metadata()
             && let Ok(len) = usize::try_from(meta.len())
+            && let Some((kernel, cmdline, ucode)) = read_side(&side_path)
         {
             if len > 0 {
                 self.gz.push(Piece::File(file, len));

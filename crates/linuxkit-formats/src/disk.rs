@@ -339,11 +339,6 @@ pub(crate) fn sector_len(src: &dyn DiskSource) -> u64 {
     src.len().div_ceil(512) * 512
 }
 
-fn is_zero(buf: &[u8]) -> bool {
-    buf.chunks(4096)
-        .all(|c| c.iter().fold(0u8, |acc, &b| acc | b) == 0)
-}
-
 /// Read cluster `index` into `buf` (`CLUSTER` bytes), zero-padded past the
 /// end of the disk.
 pub(crate) fn read_cluster(src: &dyn DiskSource, index: u64, buf: &mut [u8]) -> io::Result<()> {
@@ -373,7 +368,7 @@ pub(crate) fn for_each_nonzero_cluster<E: From<io::Error>>(
         let last = end.div_ceil(CLUSTER);
         for c in first..last {
             read_cluster(src, c, &mut buf)?;
-            if !is_zero(&buf) {
+            if !crate::buf::is_zero(&buf) {
                 f(c, &buf)?;
             }
         }

@@ -239,14 +239,7 @@ impl FileData {
         {
             return a.clone();
         }
-        let mut out = crate::buf::zeroed_shared(self.len);
-        if let Some(dst) = Arc::get_mut(&mut out) {
-            for (off, p) in &self.pieces {
-                let at = *off as usize;
-                dst[at..at + p.len()].copy_from_slice(p);
-            }
-        }
-        out
+        crate::buf::assemble_shared(self.len, self.pieces.iter().map(|(o, p)| (*o, &p[..])))
     }
 }
 
@@ -594,13 +587,7 @@ impl FatImage {
     /// The whole image in memory, shared: one allocation, each byte copied
     /// once (`to_vec().into()` copies twice).
     pub fn to_shared(&self) -> Arc<[u8]> {
-        let mut out = crate::buf::zeroed_shared(self.size as usize);
-        if let Some(dst) = Arc::get_mut(&mut out) {
-            for (off, bytes) in self.segments() {
-                dst[off as usize..off as usize + bytes.len()].copy_from_slice(bytes);
-            }
-        }
-        out
+        crate::buf::assemble_shared(self.size as usize, self.segments())
     }
 
     /// The whole image as bytes.

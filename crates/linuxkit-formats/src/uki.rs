@@ -130,16 +130,6 @@ pub fn build_uki_parts(stub: &[u8], parts: &UkiParts<'_>) -> Result<Vec<u8>, Uki
     Ok(out)
 }
 
-/// [`build_uki_parts`] into a shared buffer, each byte copied once (the
-/// kernel and initrd make it tens of MB).
-pub fn build_uki_shared(stub: &[u8], parts: &UkiParts<'_>) -> Result<Arc<[u8]>, UkiError> {
-    let (head, placed, len) = layout(stub, parts)?;
-    let mut out = crate::buf::zeroed_shared(len);
-    let dst = Arc::get_mut(&mut out).ok_or(UkiError::Malformed("output buffer shared"))?;
-    assemble(dst, &head, &placed);
-    Ok(out)
-}
-
 /// [`build_uki`] as a sparse image whose `.linux` and `.initrd` segments
 /// are the `kernel` and `initrd` buffers themselves: nothing of the kernel
 /// or initrd is copied (the headers and small sections are).

@@ -520,16 +520,9 @@ impl Cache {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(OciError::io("cannot remove blob", path, e)),
             }
-            if let Ok(hex) = blob::digest_hex(digest) {
-                for (dir, suffix) in DERIVED_PER_BLOB {
-                    let derived = self
-                        .root
-                        .join(DERIVED_DIR)
-                        .join(dir)
-                        .join(format!("{hex}{suffix}"));
-                    // Derived data only saves time: a leftover is harmless.
-                    let _ = fs::remove_file(derived);
-                }
+            for derived in self.derived_blob_files(digest).into_iter().flatten() {
+                // Derived data only saves time: a leftover is harmless.
+                let _ = fs::remove_file(derived);
             }
         }
         Ok(())
@@ -546,6 +539,19 @@ impl Cache {
                 e,
             )),
         }
+    }
+
+    /// The derived files of a blob, in [`DERIVED_PER_BLOB`]'s order (the
+    /// verification record, the uncompressed copy); `None` for an invalid
+    /// digest.
+    pub fn derived_blob_files(&self, digest: &str) -> Option<[PathBuf; 2]> {
+        let hex = blob::digest_hex(digest).ok()?;
+        Some(DERIVED_PER_BLOB.map(|(dir, suffix)| {
+            self.root
+                .join(DERIVED_DIR)
+                .join(dir)
+                .join(format!("{hex}{suffix}"))
+        }))
     }
 
     /// Directory for linuxkit-rs's own derived data (flattened layers, ...):

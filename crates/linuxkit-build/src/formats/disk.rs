@@ -60,17 +60,9 @@ struct HoleWriter<'a> {
     pos: u64,
 }
 
-/// Whether `buf` is all zeros, by comparison with a zero page (memcmp, an
-/// order of magnitude faster than a byte loop: a 1 GiB disk is mostly
-/// zeros).
-fn all_zero(buf: &[u8]) -> bool {
-    static ZEROS: [u8; 64 << 10] = [0u8; 64 << 10];
-    buf.chunks(ZEROS.len()).all(|c| c == &ZEROS[..c.len()])
-}
-
 impl Write for HoleWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if all_zero(buf) {
+        if linuxkit_formats::buf::is_zero(buf) {
             self.f.seek(SeekFrom::Current(buf.len() as i64))?;
         } else {
             self.f.write_all(buf)?;

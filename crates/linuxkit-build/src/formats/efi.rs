@@ -199,15 +199,9 @@ pub fn esp_disk_of(uki: &SparseImage, mtime: i64) -> Result<SparseImage, BuildEr
 }
 
 /// An ISO booting the UKI through its El Torito EFI image (a FAT image,
-/// hidden from the tree, like upstream's `boot.img`); with `kit`, the
-/// tree also holds `kernel`, `initrd.img` and `cmdline`.
-pub fn efi_iso(uki: Arc<[u8]>, kit: Option<&Kit>, mtime: i64) -> Result<Vec<u8>, BuildError> {
-    let mut out = Vec::with_capacity(2 * uki.len() + (4 << 20));
-    write_efi_iso(&whole(uki)?, kit, mtime, &mut out)?;
-    Ok(out)
-}
-
-/// [`efi_iso`] of a UKI in segments, written straight to `out`.
+/// hidden from the tree, like upstream's `boot.img`), written straight to
+/// `out`; with `kit`, the tree also holds `kernel`, `initrd.img` and
+/// `cmdline`.
 pub fn write_efi_iso(
     uki: &SparseImage,
     kit: Option<&Kit>,
