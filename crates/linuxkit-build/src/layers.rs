@@ -158,7 +158,7 @@ pub fn read_layer(
 
 /// Compressed size from which a layer read a second time is kept
 /// uncompressed in the cache (`linuxkit-rs/plain/`).
-const PLAIN_MIN_BLOB: u64 = 4 << 20;
+const PLAIN_MIN_BLOB: u64 = 256 << 10;
 
 /// The first bytes of a gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];

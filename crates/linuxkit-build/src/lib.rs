@@ -16,6 +16,7 @@ pub mod images;
 pub mod input_tar;
 pub mod kernel;
 pub mod layers;
+pub mod outfile;
 pub mod output;
 pub mod sbom;
 pub mod volumes;

@@ -6,6 +6,7 @@
 //! the whole build succeeded, so a failed build leaves nothing half-written.
 
 use crate::error::BuildError;
+use crate::outfile::OutputFile;
 use crate::{SegmentKey, Sink};
 use linuxkit_formats::buf::zeroed_shared;
 use linuxkit_formats::cpio::{CpioWriter, FIRST_INO};
@@ -57,7 +58,7 @@ pub const ALL_FORMATS: [&str; 22] = [
 
 /// A file being written under a temporary name.
 pub struct PendingFile {
-    tmp: tempfile::NamedTempFile,
+    tmp: tempfile::NamedTempFile<OutputFile>,
     dest: PathBuf,
 }
 
@@ -82,14 +83,15 @@ impl PendingFile {
                     e,
                 )
             })?;
+        let (file, path) = tmp.into_parts();
         Ok(PendingFile {
-            tmp,
+            tmp: tempfile::NamedTempFile::from_parts(OutputFile::new(file), path),
             dest: dest.to_path_buf(),
         })
     }
 
-    /// The open file.
-    pub fn file(&mut self) -> &mut std::fs::File {
+    /// The open file (it starts writing its data to the disk as it goes).
+    pub fn file(&mut self) -> &mut OutputFile {
         self.tmp.as_file_mut()
     }
 
@@ -99,6 +101,7 @@ impl PendingFile {
         let ctx = format!("cannot write {}", self.dest.display());
         self.tmp
             .as_file()
+            .get_ref()
             .sync_all()
             .map_err(|e| BuildError::io(&ctx, e))?;
         std::fs::set_permissions(self.tmp.path(), std::fs::Permissions::from_mode(0o644))

@@ -8,6 +8,7 @@
 
 use super::too_small;
 use crate::error::BuildError;
+use crate::outfile::OutputFile;
 use crate::output::PendingFile;
 use linuxkit_formats::disk::{DiskSource, SparseImage};
 use linuxkit_formats::{qcow2, vhd, vmdk};
@@ -56,7 +57,7 @@ pub fn padded(
 /// A writer that turns whole buffers of zeros into holes: it seeks over
 /// them and sets the file length at the end.
 struct HoleWriter<'a> {
-    f: &'a mut std::fs::File,
+    f: &'a mut OutputFile,
     pos: u64,
 }
 

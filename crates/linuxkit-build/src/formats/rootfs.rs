@@ -15,6 +15,7 @@
 use super::Kit;
 use super::disk::bytes;
 use crate::error::BuildError;
+use crate::outfile::OutputFile;
 use crate::output::PendingFile;
 use linuxkit_formats::cpio::{CpioWriter, FIRST_INO};
 use linuxkit_formats::erofs::{ErofsOptions, write_erofs};
@@ -41,7 +42,7 @@ pub fn kernel_files(kit: &Kit, dir: &Path, name: &str) -> Result<Vec<PendingFile
 fn write_with(
     dest: &Path,
     what: &str,
-    write: impl FnOnce(&mut BufWriter<&mut std::fs::File>) -> Result<(), String>,
+    write: impl FnOnce(&mut BufWriter<&mut OutputFile>) -> Result<(), String>,
 ) -> Result<PendingFile, BuildError> {
     let mut f = PendingFile::create(dest)?;
     let mut w = BufWriter::with_capacity(1 << 20, f.file());
