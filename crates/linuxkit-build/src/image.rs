@@ -6,6 +6,7 @@
 
 use crate::Sink;
 use crate::error::BuildError;
+use linuxkit_formats::Shared;
 use linuxkit_formats::{Entry, Kind};
 use std::sync::Arc;
 
@@ -42,7 +43,7 @@ impl Origin {
         Entry::dir(path, 0o755, self.mtime).with_origin(&self.source, &self.location)
     }
     /// A generated file.
-    pub fn file(&self, path: impl Into<String>, mode: u32, data: impl Into<Arc<[u8]>>) -> Entry {
+    pub fn file(&self, path: impl Into<String>, mode: u32, data: impl Into<Shared>) -> Entry {
         Entry::file(path, mode, self.mtime, data).with_origin(&self.source, &self.location)
     }
     /// A generated symlink.
@@ -104,7 +105,7 @@ pub fn write_image(
             "etc/hosts" => {
                 out.kind = Kind::File;
                 out.link.clear();
-                out.data = Arc::from(HOSTS.as_bytes());
+                out.data = Shared::from(HOSTS.as_bytes());
                 out.mtime = origin.mtime;
             }
             "etc/resolv.conf" => {
@@ -113,12 +114,12 @@ pub fn write_image(
                     Role::Root => {
                         out.kind = Kind::Symlink;
                         out.link = RESOLV_LINK.to_string();
-                        out.data = Arc::from(&[][..]);
+                        out.data = Shared::new();
                     }
                     Role::Container => {
                         out.kind = Kind::File;
                         out.link.clear();
-                        out.data = Arc::from(RESOLV_CONTAINER.as_bytes());
+                        out.data = Shared::from(RESOLV_CONTAINER.as_bytes());
                     }
                 }
             }

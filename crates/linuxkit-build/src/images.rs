@@ -7,6 +7,7 @@ use crate::error::BuildError;
 use crate::flatten::flatten;
 use crate::layers::read_layer;
 use linuxkit_formats::Entry;
+use linuxkit_formats::Shared;
 use linuxkit_oci::{Cache, Platform, Reference, ResolvedImage};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -128,7 +129,7 @@ impl<'c> Images<'c> {
 impl Images<'_> {
     /// The image's `lib/apk/db/installed`, remembered on disk per manifest so
     /// that a build replaying cached initrd segments need not read layers.
-    pub fn apk_db(&self, img: &Loaded) -> Result<Option<Arc<[u8]>>, BuildError> {
+    pub fn apk_db(&self, img: &Loaded) -> Result<Option<Shared>, BuildError> {
         let hex = img
             .resolved
             .manifest_digest
@@ -138,7 +139,7 @@ impl Images<'_> {
         if let Ok(bytes) = std::fs::read(&path)
             && let Some((&tag, rest)) = bytes.split_first()
         {
-            return Ok((tag == b'Y').then(|| Arc::from(rest)));
+            return Ok((tag == b'Y').then(|| Shared::from(rest)));
         }
         let entries = self.entries(img)?;
         let db = entries

@@ -10,6 +10,7 @@ use crate::images::Images;
 use crate::layers::read_tar_entries;
 use linuxkit_config::Kernel;
 use linuxkit_formats::Kind;
+use linuxkit_formats::Shared;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -96,8 +97,8 @@ pub fn write_kernel(
                 boot_done = true;
             }
             sink.put(origin.file("boot/cmdline", 0o644, kernel.cmdline.as_bytes()))?;
-            let data: Arc<[u8]> = if decompress {
-                Arc::from(
+            let data: Shared = if decompress {
+                Shared::from(
                     decompress_kernel(&e.data).map_err(|m| err(&format!("{m}: kernel from")))?,
                 )
             } else {

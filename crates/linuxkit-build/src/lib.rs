@@ -27,6 +27,7 @@ pub use images::Images;
 
 use image::{Origin, Role, write_image};
 use linuxkit_config::{IdMap, Moby};
+use linuxkit_formats::Shared;
 use linuxkit_formats::{Entry, entry::DEFAULT_MTIME};
 use linuxkit_oci::{Cache, Platform};
 use std::path::PathBuf;
@@ -183,7 +184,7 @@ pub fn assemble(
 
     // Init images, then the merged apk database.
     tracing::info!("Add init containers:");
-    let mut apk: Vec<Arc<[u8]>> = Vec::new();
+    let mut apk: Vec<Shared> = Vec::new();
     for (i, init) in moby.init.iter().enumerate() {
         let canonical = images::canonical(init)?;
         let label = format!("init[{i}]");
@@ -310,7 +311,7 @@ pub fn assemble(
 /// Records apk databases that pass through while copying from an input tar.
 struct ApkSpy<'a> {
     inner: &'a mut dyn Sink,
-    dbs: &'a mut Vec<Arc<[u8]>>,
+    dbs: &'a mut Vec<Shared>,
 }
 
 impl Sink for ApkSpy<'_> {

@@ -8,14 +8,12 @@
 use crate::error::BuildError;
 use crate::outfile::OutputFile;
 use crate::{SegmentKey, Sink};
-use linuxkit_formats::buf::zeroed_shared;
 use linuxkit_formats::cpio::{CpioWriter, FIRST_INO};
 use linuxkit_formats::gzip::gzip_parallel;
 use linuxkit_formats::tar::TarWriter;
-use linuxkit_formats::{Entry, Kind};
+use linuxkit_formats::{Entry, Kind, Shared};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The formats of [`ALL_FORMATS`] this build cannot write yet.
 pub const NOT_IMPLEMENTED: [&str; 1] = ["rpi3"];
@@ -264,7 +262,7 @@ pub struct InitrdSink {
     /// once into the final buffer by [`InitrdSink::finish`].
     gz: Vec<Piece>,
     /// `boot/kernel`.
-    pub kernel: Arc<[u8]>,
+    pub kernel: Shared,
     /// `boot/cmdline`.
     pub cmdline: Vec<u8>,
     /// `boot/ucode.cpio`.
@@ -298,31 +296,48 @@ impl Segment {
 
 /// A piece of the initrd: bytes compressed by this build, or a cached
 /// segment file, kept open (so a concurrent cache clean-up cannot take it
-/// away) and read once into the final buffer.
+/// away). `id` names the piece's content: the cache name of a keyed
+/// segment, else a digest of its bytes (see [`InitrdSink::whole_path`]).
 enum Piece {
-    Bytes(Vec<u8>),
-    File(std::fs::File, usize),
+    Bytes {
+        gz: Vec<u8>,
+        id: String,
+    },
+    File {
+        file: std::fs::File,
+        len: usize,
+        id: String,
+    },
 }
 
 impl Piece {
     fn len(&self) -> usize {
         match self {
-            Piece::Bytes(b) => b.len(),
-            Piece::File(_, n) => *n,
+            Piece::Bytes { gz, .. } => gz.len(),
+            Piece::File { len, .. } => *len,
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Piece::Bytes { id, .. } | Piece::File { id, .. } => id,
         }
     }
 }
 
+/// Side parts from this size on are mapped rather than read (the kernel).
+const MAP_MIN: usize = 1 << 20;
+
 /// The parts of a kernel+initrd build.
 pub struct InitrdParts {
     /// Kernel binary.
-    pub kernel: Arc<[u8]>,
+    pub kernel: Shared,
     /// Command line.
     pub cmdline: Vec<u8>,
     /// Microcode cpio (may be empty).
     pub ucode: Vec<u8>,
     /// gzip(cpio), without the microcode.
-    pub initrd_gz: Arc<[u8]>,
+    pub initrd_gz: Shared,
 }
 
 /// Write a file atomically (temporary name, fsync, rename), creating its directory.
@@ -350,17 +365,85 @@ impl InitrdSink {
             level,
             current: Segment::new(None),
             gz: Vec::new(),
-            kernel: Arc::from(&[][..]),
+            kernel: Shared::new(),
             cmdline: Vec::new(),
             ucode: Vec::new(),
         }
     }
 
+    /// The cache name of a keyed segment at this sink's gzip level.
+    fn segment_hex(&self, key: &str) -> String {
+        key_hex(&format!("{key}|gzip-{}", self.level))
+    }
+
     fn paths(&self, key: &str) -> Option<(PathBuf, PathBuf)> {
         let dir = self.cache_dir.as_ref()?;
-        let hex = key_hex(&format!("{key}|gzip-{}", self.level));
+        let hex = self.segment_hex(key);
         let base = dir.join(&hex[..2]).join(&hex);
         Some((base.with_extension("gz"), base.with_extension("side")))
+    }
+
+    /// Where the whole initrd made of `pieces` is cached: named by the
+    /// pieces' ids in order (a keyed segment's cache name, or the SHA-256
+    /// of bytes compressed by this build), so it names the content.
+    fn whole_path(&self, pieces: &[Piece]) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        let mut names = String::from("initrd-whole-v1");
+        for p in pieces {
+            names.push('|');
+            names.push_str(p.id());
+            names.push_str(&format!(":{}", p.len()));
+        }
+        let hex = key_hex(&names);
+        Some(dir.join("whole").join(&hex[..2]).join(format!("{hex}.gz")))
+    }
+
+    /// The initrd as one buffer. A warm build maps it from the cache
+    /// (pages the outputs are then written from directly); otherwise the
+    /// pieces are copied into one buffer once, which is stored for the next
+    /// build. A single cached piece is mapped as it is.
+    fn assemble(&self, pieces: Vec<Piece>) -> Result<Shared, BuildError> {
+        let total: usize = pieces.iter().map(Piece::len).sum();
+        if let [Piece::File { file, len, .. }] = &pieces[..]
+            && let Ok(m) = Shared::map_file(file, 0, *len)
+        {
+            return Ok(m);
+        }
+        let whole = if pieces.len() > 1 {
+            self.whole_path(&pieces)
+        } else {
+            None
+        };
+        if let Some(path) = &whole
+            && let Ok(file) = std::fs::File::open(path)
+            && file.metadata().is_ok_and(|m| m.len() == total as u64)
+            && let Ok(m) = Shared::map_file(&file, 0, total)
+        {
+            return Ok(m);
+        }
+        let mut gz = Vec::with_capacity(total);
+        for piece in pieces {
+            match piece {
+                Piece::Bytes { gz: b, .. } => gz.extend_from_slice(&b),
+                Piece::File { mut file, len, .. } => {
+                    let at = gz.len();
+                    gz.resize(at + len, 0);
+                    file.read_exact(&mut gz[at..]).map_err(|e| {
+                        BuildError::io(
+                            "cannot read a cached initrd segment (run `linuxkit cache clean` if this persists)",
+                            e,
+                        )
+                    })?;
+                }
+            }
+        }
+        if let Some(path) = &whole
+            && let Err(e) = atomic_write(path, &gz)
+        {
+            // Only saves time later.
+            tracing::debug!("cannot store the initrd in the cache: {e}");
+        }
+        Ok(gz.into())
     }
 
     /// Close the current segment: compress it, append it, store it if keyed.
@@ -389,7 +472,16 @@ impl InitrdSink {
             }
         }
         if !gz.is_empty() {
-            self.gz.push(Piece::Bytes(gz));
+            let id = match &seg.key {
+                Some(key) => self.segment_hex(key),
+                // Only names a cached whole initrd: no digest without a cache.
+                None if self.cache_dir.is_none() => String::new(),
+                None => {
+                    use sha2::Digest;
+                    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&gz)))
+                }
+            };
+            self.gz.push(Piece::Bytes { gz, id });
         }
         if let Some(k) = seg.kernel {
             self.kernel = k.into();
@@ -406,25 +498,8 @@ impl InitrdSink {
     /// Close the cpio and compress it.
     pub fn finish(mut self) -> Result<InitrdParts, BuildError> {
         self.close()?;
-        // One allocation of the final size, each piece copied in once.
-        let total = self.gz.iter().map(Piece::len).sum();
-        let mut gz = zeroed_shared(total);
-        let dst = Arc::get_mut(&mut gz)
-            .ok_or_else(|| BuildError::Other("internal error: initrd buffer shared".into()))?;
-        let mut at = 0;
-        for piece in self.gz {
-            let n = piece.len();
-            match piece {
-                Piece::Bytes(b) => dst[at..at + n].copy_from_slice(&b),
-                Piece::File(mut f, _) => f.read_exact(&mut dst[at..at + n]).map_err(|e| {
-                    BuildError::io(
-                        "cannot read a cached initrd segment (run `linuxkit cache clean` if this persists)",
-                        e,
-                    )
-                })?,
-            }
-            at += n;
-        }
+        let pieces = std::mem::take(&mut self.gz);
+        let gz = self.assemble(pieces)?;
         Ok(InitrdParts {
             kernel: self.kernel,
             cmdline: self.cmdline,
@@ -453,34 +528,40 @@ fn encode_side(
     out
 }
 
-type Side = (Option<Arc<[u8]>>, Option<Vec<u8>>, Option<Vec<u8>>);
+type Side = (Option<Shared>, Option<Vec<u8>>, Option<Vec<u8>>);
 
-/// Read side data written by [`encode_side`] straight from its file, each
-/// part into its own buffer (the kernel is 14 MB: no intermediate copy).
+/// Read side data written by [`encode_side`] from its file: small parts
+/// are read, a large one (the kernel, 14 MB) is mapped.
 fn read_side(path: &Path) -> Option<Side> {
+    use std::os::unix::fs::FileExt;
     let file = std::fs::File::open(path).ok()?;
     let total = file.metadata().ok()?.len();
-    let mut r = std::io::BufReader::with_capacity(64 * 1024, file);
-    let mut parts = Vec::new();
-    let mut consumed = 0u64;
+    let mut parts: Vec<Option<Shared>> = Vec::new();
+    let mut at = 0u64;
     for _ in 0..3 {
         let mut flag = [0u8; 1];
-        r.read_exact(&mut flag).ok()?;
-        consumed += 1;
+        file.read_exact_at(&mut flag, at).ok()?;
+        at += 1;
         if flag[0] == 0 {
             parts.push(None);
             continue;
         }
         let mut len = [0u8; 8];
-        r.read_exact(&mut len).ok()?;
-        consumed += 8;
+        file.read_exact_at(&mut len, at).ok()?;
+        at += 8;
         let len = u64::from_le_bytes(len);
-        if len > total.saturating_sub(consumed) {
+        if len > total.saturating_sub(at) {
             return None; // truncated or corrupt: rebuild the segment
         }
-        let mut data = zeroed_shared(usize::try_from(len).ok()?);
-        r.read_exact(Arc::get_mut(&mut data)?).ok()?;
-        consumed += len;
+        let n = usize::try_from(len).ok()?;
+        let data = if n >= MAP_MIN {
+            Shared::map_file(&file, at, n).ok()?
+        } else {
+            let mut v = vec![0u8; n];
+            file.read_exact_at(&mut v, at).ok()?;
+            Shared::from(v)
+        };
+        at += len;
         parts.push(Some(data));
     }
     let mut it = parts.into_iter();
@@ -510,7 +591,8 @@ impl Sink for InitrdSink {
             && let Some((kernel, cmdline, ucode)) = read_side(&side_path)
         {
             if len > 0 {
-                self.gz.push(Piece::File(file, len));
+                let id = self.segment_hex(key);
+                self.gz.push(Piece::File { file, len, id });
             }
             if let Some(k) = kernel {
                 self.kernel = k;
@@ -578,8 +660,8 @@ impl Sink for Tee<'_> {
 /// The `tar-kernel-initrd` archive: `kernel`, `initrd.img`, `cmdline`,
 /// `ucode.cpio`, each only if non-empty.
 pub fn kernel_initrd_tar(
-    kernel: &Arc<[u8]>,
-    initrd_gz: &Arc<[u8]>,
+    kernel: &Shared,
+    initrd_gz: &Shared,
     cmdline: &[u8],
     ucode: &[u8],
     mtime: i64,
@@ -588,8 +670,8 @@ pub fn kernel_initrd_tar(
     for (name, data) in [
         ("kernel", kernel.clone()),
         ("initrd.img", initrd_gz.clone()),
-        ("cmdline", Arc::from(cmdline)),
-        ("ucode.cpio", Arc::from(ucode)),
+        ("cmdline", Shared::from(cmdline)),
+        ("ucode.cpio", Shared::from(ucode)),
     ] {
         if !data.is_empty() {
             let mut e = Entry::file(name, 0o644, mtime, data);

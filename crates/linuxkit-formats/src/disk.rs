@@ -10,10 +10,10 @@
 //! The writers walk the disk in 64 KiB clusters ([`CLUSTER`]); a cluster
 //! that reads as all zeros is never stored, whatever `data_ranges` said.
 
+use crate::Shared;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::ops::Range;
-use std::sync::Arc;
 
 /// A raw virtual disk to be written into a container format.
 pub trait DiskSource {
@@ -172,13 +172,13 @@ pub enum DiskError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SparseImage {
     len: u64,
-    segments: Vec<(u64, Arc<[u8]>)>,
+    segments: Vec<(u64, Shared)>,
 }
 
 impl SparseImage {
     /// A disk of `len` bytes holding `segments` (offset, bytes), which must
     /// be sorted by offset, non-overlapping and inside the disk.
-    pub fn new(len: u64, segments: Vec<(u64, Arc<[u8]>)>) -> Result<SparseImage, DiskError> {
+    pub fn new(len: u64, segments: Vec<(u64, Shared)>) -> Result<SparseImage, DiskError> {
         let mut prev_end = 0u64;
         for (offset, data) in &segments {
             let size = data.len() as u64;
@@ -201,7 +201,7 @@ impl SparseImage {
     }
 
     /// The data segments, sorted by offset.
-    pub fn segments(&self) -> &[(u64, Arc<[u8]>)] {
+    pub fn segments(&self) -> &[(u64, Shared)] {
         &self.segments
     }
 }
@@ -214,8 +214,8 @@ impl SparseImage {
 /// large files.
 #[derive(Debug, Default)]
 pub struct SegmentRecorder {
-    shared: Vec<Arc<[u8]>>,
-    segments: Vec<(u64, Arc<[u8]>)>,
+    shared: Vec<Shared>,
+    segments: Vec<(u64, Shared)>,
     current: Vec<u8>,
     current_start: u64,
     pos: u64,
@@ -223,7 +223,7 @@ pub struct SegmentRecorder {
 
 impl SegmentRecorder {
     /// A recorder that shares (does not copy) writes of these buffers.
-    pub fn new(shared: Vec<Arc<[u8]>>) -> SegmentRecorder {
+    pub fn new(shared: Vec<Shared>) -> SegmentRecorder {
         SegmentRecorder {
             shared,
             ..SegmentRecorder::default()
@@ -482,7 +482,10 @@ pub(crate) mod tests {
             (32 * mib - 300_000, noise(4, mib as usize)),
             (64 * mib - 512, noise(5, 512)),
         ];
-        let segs = segs.into_iter().map(|(o, d)| (o, Arc::from(d))).collect();
+        let segs = segs
+            .into_iter()
+            .map(|(o, d)| (o, Shared::from(d)))
+            .collect();
         SparseImage::new(64 * mib, segs).expect("valid sample")
     }
 
@@ -547,8 +550,8 @@ pub(crate) mod tests {
         let img = SparseImage::new(
             100,
             vec![
-                (10, Arc::from(&[1u8, 2, 3][..])),
-                (20, Arc::from(&[4u8][..])),
+                (10, Shared::from(&[1u8, 2, 3][..])),
+                (20, Shared::from(&[4u8][..])),
             ],
         )
         .unwrap();
@@ -557,7 +560,7 @@ pub(crate) mod tests {
         assert_eq!(buf, [0, 0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0]);
         assert!(img.read_at(95, &mut [0u8; 6]).is_err());
         assert_eq!(img.data_ranges(), vec![10..13, 20..21]);
-        let a: Arc<[u8]> = Arc::from(&[1u8; 10][..]);
+        let a: Shared = Shared::from(&[1u8; 10][..]);
         assert_eq!(
             SparseImage::new(100, vec![(0, a.clone()), (5, a.clone())]),
             Err(DiskError::SegmentOverlap {

@@ -2,6 +2,7 @@
 //! assembler yields it, in archive order. Mirrors a tar header closely (the
 //! stored mode field is kept raw) plus LinuxKit's provenance records.
 
+use crate::Shared;
 use std::sync::Arc;
 
 /// The fixed timestamp upstream LinuxKit gives generated entries
@@ -53,7 +54,7 @@ pub struct Entry {
     /// Group name as stored (not significant).
     pub gname: String,
     /// File contents (regular files only).
-    pub data: Arc<[u8]>,
+    pub data: Shared,
     /// Extra PAX records to carry (e.g. `SCHILY.xattr.*`), in order.
     pub pax: Vec<(String, String)>,
     /// `LINUXKIT.source` record; empty means none is written.
@@ -76,7 +77,7 @@ impl Entry {
             devminor: 0,
             uname: String::new(),
             gname: String::new(),
-            data: Arc::from(&[][..]),
+            data: Shared::new(),
             pax: Vec::new(),
             source: Arc::from(""),
             location: Arc::from(""),
@@ -89,12 +90,7 @@ impl Entry {
     }
 
     /// A regular file owned by root.
-    pub fn file(
-        path: impl Into<String>,
-        mode: u32,
-        mtime: i64,
-        data: impl Into<Arc<[u8]>>,
-    ) -> Entry {
+    pub fn file(path: impl Into<String>, mode: u32, mtime: i64, data: impl Into<Shared>) -> Entry {
         let mut e = Entry::base(path, Kind::File, mode, mtime);
         e.data = data.into();
         e

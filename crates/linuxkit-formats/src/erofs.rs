@@ -22,11 +22,11 @@
 //! (the UUID, unless given, is derived from a SHA-256 of the metadata and
 //! the CRC-32 of the data).
 
+use crate::Shared;
 use crate::entry::{Entry, Kind};
 use std::collections::BTreeMap;
 use std::io;
 use std::io::Write;
-use std::sync::Arc;
 
 #[path = "erofs_layout.rs"]
 mod layout;
@@ -147,7 +147,7 @@ const S_IFIFO: u16 = 0o010_000;
 enum Body {
     /// Children by name (node indexes), sorted bytewise.
     Dir(BTreeMap<Vec<u8>, usize>),
-    File(Arc<[u8]>),
+    File(Shared),
     Symlink(Vec<u8>),
     /// Character or block device (type bits in `mode`) with its rdev.
     Device(u32),

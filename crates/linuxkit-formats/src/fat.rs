@@ -20,12 +20,12 @@
 //! attributes beyond the read-only/hidden/system/archive bits, files of
 //! 4 GiB or more (FAT cannot hold them).
 
+use crate::Shared;
 use crate::entry::{Entry, Kind};
 use dir::validate_name;
 use std::collections::BTreeMap;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::ops::Range;
-use std::sync::Arc;
 
 pub use dir::{ATTR_ARCHIVE, ATTR_HIDDEN, ATTR_READ_ONLY, ATTR_SYSTEM};
 
@@ -213,11 +213,11 @@ enum Node {
 #[derive(Debug, Clone)]
 struct FileData {
     len: usize,
-    pieces: Vec<(u64, Arc<[u8]>)>,
+    pieces: Vec<(u64, Shared)>,
 }
 
 impl FileData {
-    fn whole(data: Arc<[u8]>) -> FileData {
+    fn whole(data: Shared) -> FileData {
         FileData {
             len: data.len(),
             pieces: if data.is_empty() {
@@ -233,7 +233,7 @@ impl FileData {
     }
 
     /// The contents as one buffer: the piece itself when one covers it all.
-    fn to_shared(&self) -> Arc<[u8]> {
+    fn to_shared(&self) -> Shared {
         if let [(0, a)] = self.pieces.as_slice()
             && a.len() == self.len
         {
@@ -303,7 +303,7 @@ impl FatBuilder {
     }
 
     /// Add a regular file (parents implied) with the archive attribute.
-    pub fn add_file(&mut self, path: &str, data: Arc<[u8]>) -> Result<(), FatError> {
+    pub fn add_file(&mut self, path: &str, data: Shared) -> Result<(), FatError> {
         self.add_file_with_attributes(path, data, ATTR_ARCHIVE)
     }
 
@@ -312,7 +312,7 @@ impl FatBuilder {
     pub fn add_file_with_attributes(
         &mut self,
         path: &str,
-        data: Arc<[u8]>,
+        data: Shared,
         attr: u8,
     ) -> Result<(), FatError> {
         self.add_file_data(path, FileData::whole(data), attr)
@@ -325,7 +325,7 @@ impl FatBuilder {
         &mut self,
         path: &str,
         len: u64,
-        pieces: Vec<(u64, Arc<[u8]>)>,
+        pieces: Vec<(u64, Shared)>,
     ) -> Result<(), FatError> {
         let mut end = 0u64;
         for (off, p) in &pieces {
@@ -371,7 +371,7 @@ impl FatBuilder {
         }
     }
 
-    fn file_data(&self, path: &str) -> Option<Arc<[u8]>> {
+    fn file_data(&self, path: &str) -> Option<Shared> {
         let comps = components(path).ok()?;
         let (name, parents) = comps.split_last()?;
         let mut dir = &self.root;
@@ -412,7 +412,7 @@ impl FatBuilder {
 
 /// Build a FAT image from `(path, data)` pairs; directories are implied by
 /// the paths, and a path ending in `/` adds an (empty) directory.
-pub fn fat_image(files: &[(String, Arc<[u8]>)], opts: &FatOptions) -> Result<FatImage, FatError> {
+pub fn fat_image(files: &[(String, Shared)], opts: &FatOptions) -> Result<FatImage, FatError> {
     let mut b = FatBuilder::new();
     for (path, data) in files {
         if path.ends_with('/') {
@@ -434,7 +434,7 @@ pub fn fat_image(files: &[(String, Arc<[u8]>)], opts: &FatOptions) -> Result<Fat
 #[derive(Debug, Clone)]
 enum Bytes {
     Owned(Vec<u8>),
-    Shared(Arc<[u8]>),
+    Shared(Shared),
 }
 
 impl Bytes {
@@ -480,10 +480,10 @@ impl FatImage {
 
     /// The segments as shared buffers: file contents are handed out
     /// without a copy (only the metadata segments are copied).
-    pub fn shared_segments(&self) -> impl Iterator<Item = (u64, Arc<[u8]>)> + '_ {
+    pub fn shared_segments(&self) -> impl Iterator<Item = (u64, Shared)> + '_ {
         self.segments.iter().map(|(o, b)| {
-            let bytes: Arc<[u8]> = match b {
-                Bytes::Owned(v) => Arc::from(v.as_slice()),
+            let bytes: Shared = match b {
+                Bytes::Owned(v) => Shared::from(v.as_slice()),
                 Bytes::Shared(a) => a.clone(),
             };
             (*o, bytes)
@@ -499,7 +499,7 @@ impl FatImage {
 
     /// Replace a file's contents by bytes of the same length (e.g. a boot
     /// loader patched with its own sector list).
-    pub fn replace_file_data(&mut self, path: &str, data: Arc<[u8]>) -> Result<(), FatError> {
+    pub fn replace_file_data(&mut self, path: &str, data: Shared) -> Result<(), FatError> {
         let (off, len) = self
             .file_extent(path)
             .ok_or_else(|| FatError::NoSuchFile(path.into()))?;
@@ -586,7 +586,7 @@ impl FatImage {
 
     /// The whole image in memory, shared: one allocation, each byte copied
     /// once (`to_vec().into()` copies twice).
-    pub fn to_shared(&self) -> Arc<[u8]> {
+    pub fn to_shared(&self) -> Shared {
         crate::buf::assemble_shared(self.size as usize, self.segments())
     }
 

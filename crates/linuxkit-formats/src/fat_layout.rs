@@ -7,8 +7,8 @@ use super::dir::{
     ATTR_DIRECTORY, ATTR_VOLUME_ID, DirName, dos_time, plan_names, push_named, push_short,
 };
 use super::{Bytes, FatBuilder, FatError, FatImage, FatOptions, FatType, FileData, Node};
+use crate::Shared;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 const SECTOR: u64 = 512;
 const MIB: u64 = 1 << 20;
@@ -453,7 +453,7 @@ fn render(g: Geometry, dirs: &mut [PDir], label: Option<[u8; 11]>, opts: &FatOpt
             set(first + k, if k + 1 == count { eoc } else { first + k + 1 });
         }
     }
-    let fat: Arc<[u8]> = Arc::from(fat);
+    let fat: Shared = Shared::from(fat);
     for copy in 0..2 {
         let off = (g.reserved + copy * g.fat_sectors) * SECTOR;
         segments.push((off, Bytes::Shared(fat.clone())));

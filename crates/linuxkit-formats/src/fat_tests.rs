@@ -1,12 +1,13 @@
 //! Tests of the FAT writer against dosfstools (`fsck.vfat`) and mtools.
 
 use super::*;
+use crate::Shared;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
 /// Deterministic pseudo-random bytes.
-fn pattern(len: usize, seed: u64) -> Arc<[u8]> {
+fn pattern(len: usize, seed: u64) -> Shared {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
@@ -20,11 +21,14 @@ fn pattern(len: usize, seed: u64) -> Arc<[u8]> {
 
 fn tree() -> FatBuilder {
     let mut b = FatBuilder::new();
-    let files: Vec<(String, Arc<[u8]>)> = vec![
+    let files: Vec<(String, Shared)> = vec![
         ("EFI/BOOT/BOOTX64.EFI".into(), pattern(150_000, 1)),
         ("EFI/Linux/linuxkit.efi".into(), pattern(1_300_000, 2)),
-        ("loader/loader.conf".into(), Arc::from(&b"timeout 0\n"[..])),
-        ("empty.txt".into(), Arc::from(&[][..])),
+        (
+            "loader/loader.conf".into(),
+            Shared::from(&b"timeout 0\n"[..]),
+        ),
+        ("empty.txt".into(), Shared::new()),
         ("A Long File Name With Spaces.txt".into(), pattern(5000, 3)),
         ("Mixed/CaseName.Cfg".into(), pattern(4096, 4)),
         ("deep/a/b/c/d/file.bin".into(), pattern(513, 5)),
@@ -49,8 +53,8 @@ fn tree() -> FatBuilder {
 }
 
 /// Every file of the tree, with its data.
-fn tree_files(b: &FatBuilder) -> Vec<(String, Arc<[u8]>)> {
-    fn walk(m: &BTreeMap<String, Node>, prefix: &str, out: &mut Vec<(String, Arc<[u8]>)>) {
+fn tree_files(b: &FatBuilder) -> Vec<(String, Shared)> {
+    fn walk(m: &BTreeMap<String, Node>, prefix: &str, out: &mut Vec<(String, Shared)>) {
         for (k, n) in m {
             match n {
                 Node::File { data, .. } => out.push((format!("{prefix}{k}"), data.to_shared())),
@@ -303,9 +307,9 @@ fn boot_code_and_patching() {
 
 #[test]
 fn fat_image_fn_and_entries() {
-    let files: Vec<(String, Arc<[u8]>)> = vec![
+    let files: Vec<(String, Shared)> = vec![
         ("/boot/kernel".into(), pattern(100, 1)),
-        ("boot/x/".into(), Arc::from(&[][..])),
+        ("boot/x/".into(), Shared::new()),
     ];
     let img = fat_image(&files, &FatOptions::default()).unwrap();
     let bad = [("d/".to_string(), pattern(1, 1))];

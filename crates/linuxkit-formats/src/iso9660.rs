@@ -30,12 +30,12 @@ mod rr;
 mod tests;
 mod tree;
 
+use crate::Shared;
 use crate::entry::Entry;
 use boot::BootEntry;
 use rr::{CePool, Sua, both16, both32};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::sync::Arc;
 use tree::{Body, Node, Tree};
 
 /// Logical block (sector) size.
@@ -91,7 +91,7 @@ pub struct BiosBoot {
 #[derive(Debug, Clone)]
 pub struct EfiBoot {
     /// The FAT image.
-    pub image: Arc<[u8]>,
+    pub image: Shared,
     /// Where it appears in the tree; `None` hides it (like `-hide`).
     pub path: Option<String>,
 }

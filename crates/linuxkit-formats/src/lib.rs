@@ -16,6 +16,7 @@ pub mod kmod;
 pub mod partition;
 pub mod path;
 pub mod qcow2;
+pub mod shared;
 pub mod squashfs;
 pub mod tar;
 pub mod time;
@@ -24,3 +25,4 @@ pub mod vhd;
 pub mod vmdk;
 
 pub use entry::{Entry, Kind};
+pub use shared::Shared;

@@ -2,10 +2,10 @@
 //! `sgdisk` and mtools.
 
 use super::*;
+use crate::Shared;
 use crate::fat::{FatBuilder, FatOptions};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
 const DISK: u64 = 200 << 20;
 
@@ -163,7 +163,7 @@ fn gpt_disk_with_esp() {
     layout.write_at(&mut f).unwrap();
     // a FAT filesystem in the ESP
     let mut b = FatBuilder::new();
-    b.add_file("EFI/BOOT/BOOTX64.EFI", Arc::from(vec![7u8; 70_000]))
+    b.add_file("EFI/BOOT/BOOTX64.EFI", Shared::from(vec![7u8; 70_000]))
         .unwrap();
     let fat = b
         .build(&FatOptions {

@@ -213,9 +213,9 @@ pub fn write_qcow2<W: Write>(src: &dyn DiskSource, mut out: W) -> Result<u64, Qc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Shared;
     use crate::disk::SparseImage;
     use crate::disk::tests::{assert_same, info, json_u64, noise, qemu_img, sample, write_raw};
-    use std::sync::Arc;
 
     fn write_file(src: &dyn DiskSource, path: &std::path::Path) -> u64 {
         let f = std::fs::File::create(path).unwrap();
@@ -267,7 +267,7 @@ mod tests {
     fn large_sparse_disk_is_small() {
         let dir = tempfile::tempdir().unwrap();
         let gib = 1u64 << 30;
-        let payload: Arc<[u8]> = Arc::from(noise(9, 4 << 20));
+        let payload: Shared = Shared::from(noise(9, 4 << 20));
         let img = SparseImage::new(
             25 * gib,
             vec![(gib, payload.clone()), (20 * gib + 4097, payload)],

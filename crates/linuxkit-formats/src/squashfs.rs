@@ -25,6 +25,7 @@
 mod meta;
 mod tree;
 
+use crate::Shared;
 use crate::entry::{DEFAULT_MTIME, Entry};
 use meta::{
     Bytes, Child, META_SIZE, MetaWriter, NO_FRAGMENT, NO_XATTR, XattrTable, data_block, listing,
@@ -32,7 +33,6 @@ use meta::{
 };
 use std::collections::HashMap;
 use std::io::{self, Seek, SeekFrom, Write};
-use std::sync::Arc;
 use tree::{NodeKind, Tree, secs};
 
 /// Default data block size, as `mksquashfs`.
@@ -146,7 +146,7 @@ struct Image<W> {
     fragment: Vec<u8>,
     fragments: Bytes,
     fragment_count: u32,
-    dedup: HashMap<Arc<[u8]>, FileLoc>,
+    dedup: HashMap<Shared, FileLoc>,
     ids: Vec<u32>,
     id_index: HashMap<u32, u16>,
     inodes: MetaWriter,
@@ -188,7 +188,7 @@ impl<W: Write> Image<W> {
 
     /// Store a file's contents (once per distinct contents): whole blocks
     /// for files of at least a block, a fragment tail for smaller ones.
-    fn file_data(&mut self, data: &Arc<[u8]>) -> io::Result<FileLoc> {
+    fn file_data(&mut self, data: &Shared) -> io::Result<FileLoc> {
         if let Some(loc) = self.dedup.get(data) {
             return Ok(loc.clone());
         }

@@ -5,6 +5,7 @@
 //! The archive ends with two zero blocks, as Go's `archive/tar` writes it.
 //! [`read_entries`] is the one tar reader (layers, input tars, .deb data).
 
+use crate::Shared;
 use crate::entry::{Entry, Kind};
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -339,7 +340,7 @@ pub fn read_entries(r: &mut dyn Read) -> io::Result<Vec<Entry>> {
             devminor: header.device_minor().ok().flatten().unwrap_or(0),
             uname,
             gname,
-            data: Arc::from(data),
+            data: Shared::from(data),
             pax,
             source: Arc::from(source),
             location: Arc::from(location),

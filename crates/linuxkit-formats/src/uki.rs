@@ -25,9 +25,9 @@
 //! from the bzImage header, as ukify's autodetection. Not done: signing,
 //! `.sbat` merging, PCR signatures, splash, devicetree, profiles.
 
+use crate::Shared;
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 const SECTION_HEADER: usize = 40;
 const PE32_PLUS: u16 = 0x20b;
@@ -135,8 +135,8 @@ pub fn build_uki_parts(stub: &[u8], parts: &UkiParts<'_>) -> Result<Vec<u8>, Uki
 /// or initrd is copied (the headers and small sections are).
 pub fn build_uki_segments(
     stub: &[u8],
-    kernel: &Arc<[u8]>,
-    initrd: &Arc<[u8]>,
+    kernel: &Shared,
+    initrd: &Shared,
     cmdline: &str,
     os_release: &str,
 ) -> Result<crate::disk::SparseImage, UkiError> {
@@ -148,14 +148,14 @@ pub fn build_uki_segments(
         uname: None,
     };
     let (head, placed, len) = layout(stub, &parts)?;
-    let mut segments: Vec<(u64, Arc<[u8]>)> = vec![(0, Arc::from(head))];
+    let mut segments: Vec<(u64, Shared)> = vec![(0, Shared::from(head))];
     for (at, content) in placed {
         let shared = [kernel, initrd].into_iter().find(|a| {
             matches!(&content, Cow::Borrowed(b) if std::ptr::eq(b.as_ptr(), a.as_ptr()) && b.len() == a.len())
         });
         let bytes = match shared {
             Some(a) => a.clone(),
-            None => Arc::from(&*content),
+            None => Shared::from(&*content),
         };
         if !bytes.is_empty() {
             segments.push((at as u64, bytes));
@@ -527,8 +527,8 @@ mod tests {
     fn the_segmented_uki_is_the_same_image_and_shares_kernel_and_initrd() {
         use crate::disk::DiskSource;
         let stub = stub();
-        let kernel: Arc<[u8]> = kernel().into();
-        let initrd: Arc<[u8]> = vec![7u8; 300_001].into();
+        let kernel: Shared = kernel().into();
+        let initrd: Shared = vec![7u8; 300_001].into();
         let whole = build_uki(&stub, &kernel, &initrd, CMDLINE, OS_RELEASE).unwrap();
         let seg = build_uki_segments(&stub, &kernel, &initrd, CMDLINE, OS_RELEASE).unwrap();
         let mut dense = vec![0u8; seg.len() as usize];
@@ -539,7 +539,7 @@ mod tests {
         );
         for (what, a) in [("kernel", &kernel), ("initrd", &initrd)] {
             assert!(
-                seg.segments().iter().any(|(_, s)| Arc::ptr_eq(s, a)),
+                seg.segments().iter().any(|(_, s)| Shared::ptr_eq(s, a)),
                 "the {what} was copied"
             );
         }

@@ -247,10 +247,10 @@ pub fn write_vhd_dynamic<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Shared;
     use crate::disk::SparseImage;
     use crate::disk::tests::{assert_same, info, json_u64, noise, qemu_img, sample, write_raw};
     use std::path::Path;
-    use std::sync::Arc;
 
     const OPTS: VhdOptions = VhdOptions {
         timestamp: 1_700_000_000,
@@ -310,9 +310,9 @@ mod tests {
     fn qemu_reads_exact_size_and_content() {
         let dir = tempfile::tempdir().unwrap();
         // 64 MiB plus an odd tail: not a CHS multiple, not MiB-aligned.
-        let mut segs: Vec<(u64, Arc<[u8]>)> = sample().segments().to_vec();
+        let mut segs: Vec<(u64, Shared)> = sample().segments().to_vec();
         let len = (64 << 20) + 3 * 512 + 100;
-        segs.push((64 << 20, Arc::from(noise(7, 3 * 512 + 100))));
+        segs.push((64 << 20, Shared::from(noise(7, 3 * 512 + 100))));
         let img = SparseImage::new(len, segs).unwrap();
         let raw = dir.path().join("d.raw");
         write_raw(&img, &raw);
@@ -394,7 +394,7 @@ mod tests {
     fn large_sparse_dynamic_is_small() {
         let dir = tempfile::tempdir().unwrap();
         let gib = 1u64 << 30;
-        let payload: Arc<[u8]> = Arc::from(noise(11, 4 << 20));
+        let payload: Shared = Shared::from(noise(11, 4 << 20));
         let img = SparseImage::new(25 * gib, vec![(3 * gib + 777, payload)]).unwrap();
         let p = dir.path().join("big.vhd");
         let f = std::fs::File::create(&p).unwrap();

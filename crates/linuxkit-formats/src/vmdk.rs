@@ -363,11 +363,11 @@ pub fn write_vmdk_stream_optimized_with<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Shared;
     use crate::disk::SparseImage;
     use crate::disk::tests::{assert_same, info, json_u64, noise, qemu_img, sample, write_raw};
     use std::io::Read;
     use std::path::Path;
-    use std::sync::Arc;
 
     fn write_file(src: &dyn DiskSource, path: &Path) -> Vec<u8> {
         let mut out = Vec::new();
@@ -470,7 +470,7 @@ mod tests {
         write_vmdk_stream_optimized(&img, &mut b).unwrap();
         assert!(a == b, "outputs differ");
         // The CID follows the content.
-        let other = SparseImage::new(img.len(), vec![(0, Arc::from(noise(42, 100)))]).unwrap();
+        let other = SparseImage::new(img.len(), vec![(0, Shared::from(noise(42, 100)))]).unwrap();
         let mut c = Vec::new();
         write_vmdk_stream_optimized(&other, &mut c).unwrap();
         assert_ne!(a[512..600], c[512..600]);
@@ -480,7 +480,7 @@ mod tests {
     fn large_sparse_disk_is_small() {
         let dir = tempfile::tempdir().unwrap();
         let gib = 1u64 << 30;
-        let payload: Arc<[u8]> = Arc::from(noise(13, 2 << 20));
+        let payload: Shared = Shared::from(noise(13, 2 << 20));
         let img = SparseImage::new(25 * gib, vec![(7 * gib + 100, payload)]).unwrap();
         let p = dir.path().join("big.vmdk");
         let f = std::fs::File::create(&p).unwrap();

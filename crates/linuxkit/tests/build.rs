@@ -67,6 +67,45 @@ fn every_format_is_reproducible_cold_and_warm() {
     }
 }
 
+/// The whole initrd is cached beside its segments and mapped by warm
+/// builds; without it (an older cache) or with a damaged copy, the build
+/// assembles the segments again, stores a good copy and gives the same bytes.
+#[test]
+fn the_cached_whole_initrd_is_rebuilt_when_missing_or_damaged() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("cfg.yml"), SMALL).unwrap();
+    let c = fresh_cache(&t.path().join("c"));
+    let whole_dir = c.join("linuxkit-rs/initrd/whole");
+    let whole_files = || -> Vec<std::path::PathBuf> {
+        let mut v = Vec::new();
+        for d in std::fs::read_dir(&whole_dir).into_iter().flatten() {
+            for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
+                v.push(f.unwrap().path());
+            }
+        }
+        v
+    };
+    build(t.path(), &c, "a", "kernel+initrd", &[], &[]);
+    let a = files(&t.path().join("a"));
+    let initrd = &a.iter().find(|(n, _)| n == "t-initrd.img").unwrap().1;
+    let stored = whole_files();
+    assert_eq!(stored.len(), 1, "one whole initrd stored: {stored:?}");
+    assert!(
+        initrd.ends_with(&std::fs::read(&stored[0]).unwrap()),
+        "the stored copy is the initrd (after the microcode)"
+    );
+    std::fs::remove_dir_all(&whole_dir).unwrap();
+    build(t.path(), &c, "b", "kernel+initrd", &[], &[]);
+    assert_eq!(a, files(&t.path().join("b")), "rebuilt without the copy");
+    let stored = whole_files();
+    assert_eq!(stored.len(), 1, "stored again");
+    let good = std::fs::read(&stored[0]).unwrap();
+    std::fs::write(&stored[0], &good[..good.len() / 2]).unwrap();
+    build(t.path(), &c, "d", "kernel+initrd", &[], &[]);
+    assert_eq!(a, files(&t.path().join("d")), "a damaged copy is not used");
+    assert_eq!(std::fs::read(&stored[0]).unwrap(), good, "and is replaced");
+}
+
 #[test]
 fn sbom_is_deterministic_and_source_date_epoch_is_honoured() {
     let t = tempfile::tempdir().unwrap();

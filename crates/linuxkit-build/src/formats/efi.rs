@@ -16,13 +16,13 @@
 
 use super::{BootFiles, Kit};
 use crate::error::BuildError;
+use linuxkit_formats::Shared;
 use linuxkit_formats::disk::{DiskSource, SparseImage};
 use linuxkit_formats::fat::{FatBuilder, FatImage, FatOptions};
 use linuxkit_formats::iso9660::{EfiBoot, IsoOptions, write_iso};
 use linuxkit_formats::partition::{self, GUID_ESP, GptPartition, Guid};
 use linuxkit_formats::{Entry, uki};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 
 /// Where firmware looks for a boot program on removable media (x86_64).
 pub const BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
@@ -81,7 +81,7 @@ fn fingerprint(uki: &SparseImage) -> Fingerprint {
 }
 
 /// A UKI held whole, as a one-segment image.
-fn whole(uki: Arc<[u8]>) -> Result<SparseImage, BuildError> {
+fn whole(uki: Shared) -> Result<SparseImage, BuildError> {
     SparseImage::new(uki.len() as u64, vec![(0, uki)])
         .map_err(|e| BuildError::Other(format!("internal error: {e}")))
 }
@@ -110,7 +110,7 @@ fn fat32_clusters(img: &FatImage) -> u64 {
 /// gives a real FAT32 (65525 clusters or more: a volume of about 256 MiB),
 /// else 512-byte clusters, the volume grown to 34 MiB if needed
 /// (fsck.fat and mtools reject a FAT32 with fewer clusters).
-pub fn esp_fat(uki: Arc<[u8]>, mtime: i64, hidden_sectors: u32) -> Result<FatImage, BuildError> {
+pub fn esp_fat(uki: Shared, mtime: i64, hidden_sectors: u32) -> Result<FatImage, BuildError> {
     let uki = whole(uki)?;
     esp_fat_with(&uki, &fingerprint(&uki), mtime, hidden_sectors)
 }
@@ -157,7 +157,7 @@ fn esp_fat_with(
 /// The `raw-efi` disk: protective MBR, GPT, one ESP (type EF00, "legacy
 /// BIOS bootable" as upstream, name `EFI System`) from LBA 2048 holding the
 /// UKI, sized to the content (whole MiB).
-pub fn esp_disk(uki: Arc<[u8]>, mtime: i64) -> Result<SparseImage, BuildError> {
+pub fn esp_disk(uki: Shared, mtime: i64) -> Result<SparseImage, BuildError> {
     esp_disk_of(&whole(uki)?, mtime)
 }
 
@@ -187,7 +187,7 @@ pub fn esp_disk_of(uki: &SparseImage, mtime: i64) -> Result<SparseImage, BuildEr
     )
     .map_err(|e| err(&e))?;
     let base = first * partition::SECTOR;
-    let mut segments: Vec<(u64, Arc<[u8]>)> = Vec::new();
+    let mut segments: Vec<(u64, Shared)> = Vec::new();
     let [pmbr, primary, backup] = gpt.segments();
     segments.push((pmbr.0, pmbr.1.into()));
     segments.push((primary.0, primary.1.into()));

@@ -24,11 +24,11 @@ pub mod rootfs;
 
 use crate::error::BuildError;
 use crate::output::PendingFile;
+use linuxkit_formats::Shared;
 use linuxkit_formats::{Entry, Kind};
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The formats this module writes, in `--help` order.
 pub const FORMATS: [&str; 17] = [
@@ -73,9 +73,9 @@ pub fn needs_rootfs(format: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Kit {
     /// `boot/kernel`.
-    pub kernel: Arc<[u8]>,
+    pub kernel: Shared,
     /// The initrd as `kernel+initrd` writes it, minus the microcode.
-    pub initrd: Arc<[u8]>,
+    pub initrd: Shared,
     /// `boot/cmdline`.
     pub cmdline: String,
 }
@@ -84,7 +84,7 @@ pub struct Kit {
 #[derive(Debug, Clone, Default)]
 pub struct BootFiles {
     source: String,
-    files: BTreeMap<String, Arc<[u8]>>,
+    files: BTreeMap<String, Shared>,
 }
 
 impl BootFiles {
@@ -117,7 +117,7 @@ impl BootFiles {
     }
 
     /// A file of the image, or an error naming the image and the file.
-    pub fn get(&self, path: &str) -> Result<Arc<[u8]>, BuildError> {
+    pub fn get(&self, path: &str) -> Result<Shared, BuildError> {
         self.files.get(path).cloned().ok_or_else(|| {
             BuildError::Other(format!(
                 "boot loader image {} has no /{path} (see pkg/bootloaders/README.md for the files it must hold)",

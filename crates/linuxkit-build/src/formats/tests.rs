@@ -1,4 +1,5 @@
 use super::*;
+use linuxkit_formats::Shared;
 use linuxkit_formats::disk::DiskSource;
 
 fn kit() -> Kit {
@@ -84,7 +85,7 @@ fn hybrid_disk_is_the_iso_and_shares_the_kit() {
     );
     for (what, buf) in [("kernel", &k.kernel), ("initrd", &k.initrd)] {
         assert!(
-            d.segments().iter().any(|(_, s)| Arc::ptr_eq(s, buf)),
+            d.segments().iter().any(|(_, s)| Shared::ptr_eq(s, buf)),
             "the {what} was copied, not shared"
         );
     }
@@ -101,7 +102,7 @@ fn hybrid_iso_carries_the_mbr_and_is_whole_mib() {
 
 #[test]
 fn esp_is_a_real_fat32_and_the_disk_a_gpt() {
-    let uki: Arc<[u8]> = vec![0x55u8; 2_000_000].into();
+    let uki: Shared = vec![0x55u8; 2_000_000].into();
     let fat = efi::esp_fat(uki.clone(), 0, 2048).unwrap();
     assert_eq!(fat.fat_type(), linuxkit_formats::fat::FatType::Fat32);
     assert!(fat.size() >= 34 << 20, "grown to hold 65525 clusters");

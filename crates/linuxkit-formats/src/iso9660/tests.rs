@@ -100,7 +100,7 @@ fn boot_opts(hybrid: bool, efi_hidden: bool) -> IsoOptions {
     let mut o = IsoOptions::new("LinuxKit", T);
     o.bios_boot = Some(bios());
     o.efi_boot = Some(EfiBoot {
-        image: Arc::from(pattern(1_474_560, 9)),
+        image: Shared::from(pattern(1_474_560, 9)),
         path: (!efi_hidden).then(|| "boot.img".to_string()),
     });
     if hybrid {

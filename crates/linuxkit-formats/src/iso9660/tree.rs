@@ -2,10 +2,10 @@
 //! (directory children). Hard links are extra names for one node.
 
 use super::IsoError;
+use crate::Shared;
 use crate::entry::{Entry, Kind};
 use crate::path::clean;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// What a node holds.
 #[derive(Debug, Clone)]
@@ -13,7 +13,7 @@ pub(super) enum Body {
     /// Directory: real name to node.
     Dir(BTreeMap<String, usize>),
     /// Regular file.
-    File(Arc<[u8]>),
+    File(Shared),
     /// The El Torito boot catalog (contents made by the writer).
     Catalog,
     /// Symbolic link and its target.

@@ -4,10 +4,10 @@
 
 use super::SquashfsError;
 use super::meta::Xattr;
+use crate::Shared;
 use crate::entry::{Entry, Kind};
 use crate::path::clean;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 const MAX_NAME: usize = 256;
 
@@ -43,7 +43,7 @@ pub(super) struct Node {
     pub(super) gid: u32,
     pub(super) mtime: u32,
     /// File contents, or the symlink target.
-    pub(super) data: Arc<[u8]>,
+    pub(super) data: Shared,
     pub(super) rdev: u32,
     pub(super) xattrs: Vec<Xattr>,
     /// Directory entries, sorted by name bytes as squashfs requires.
@@ -62,7 +62,7 @@ impl Node {
             uid: 0,
             gid: 0,
             mtime,
-            data: Arc::from(&[][..]),
+            data: Shared::new(),
             rdev: 0,
             xattrs: Vec::new(),
             children: BTreeMap::new(),
@@ -74,10 +74,10 @@ impl Node {
             path: e.path.clone(),
             what,
         };
-        let data: Arc<[u8]> = match kind {
+        let data: Shared = match kind {
             NodeKind::File => e.data.clone(),
-            NodeKind::Symlink => Arc::from(e.link.as_bytes()),
-            _ => Arc::from(&[][..]),
+            NodeKind::Symlink => Shared::from(e.link.as_bytes()),
+            _ => Shared::new(),
         };
         let rdev = match kind {
             NodeKind::Char | NodeKind::Block => {
