@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::ops::Range;
 
-/// A raw virtual disk to be written into a container format.
-pub trait DiskSource {
+/// A raw virtual disk to be written into a container format. Shared
+/// between threads by the scan ([`scan`] reads with both cores).
+pub trait DiskSource: Sync {
     /// Size of the disk in bytes.
     fn len(&self) -> u64;
 
@@ -28,6 +29,13 @@ pub trait DiskSource {
     /// Fill `buf` with the disk's bytes at `offset`; reading past
     /// [`DiskSource::len`] is an error.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+
+    /// The `len` bytes at `offset` without a copy, when the source holds
+    /// them contiguously in memory; `None` means "use [`DiskSource::read_at`]".
+    fn bytes_at(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let _ = (offset, len);
+        None
+    }
 
     /// Sorted, non-overlapping byte ranges that may hold non-zero data;
     /// every byte outside them reads as zero. The default is the whole disk.
@@ -123,10 +131,19 @@ fn past_end(offset: u64, n: usize, len: u64) -> io::Error {
     )
 }
 
+fn slice_at(data: &[u8], offset: u64, len: usize) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    data.get(start..start.checked_add(len)?)
+}
+
 /// An in-memory raw disk image.
 impl DiskSource for [u8] {
     fn len(&self) -> u64 {
         <[u8]>::len(self) as u64
+    }
+
+    fn bytes_at(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        slice_at(self, offset, len)
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
@@ -138,6 +155,10 @@ impl DiskSource for [u8] {
 impl DiskSource for Vec<u8> {
     fn len(&self) -> u64 {
         Vec::len(self) as u64
+    }
+
+    fn bytes_at(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        slice_at(self, offset, len)
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
@@ -203,6 +224,24 @@ impl SparseImage {
     /// The data segments, sorted by offset.
     pub fn segments(&self) -> &[(u64, Shared)] {
         &self.segments
+    }
+
+    /// An image that is `data`, in one segment.
+    pub fn whole(data: Shared) -> SparseImage {
+        SparseImage {
+            len: data.len() as u64,
+            segments: vec![(0, data)],
+        }
+    }
+
+    /// The whole image in one buffer (zeros between the segments).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0u8; usize::try_from(self.len).unwrap_or(usize::MAX)];
+        for (off, data) in &self.segments {
+            let at = *off as usize;
+            v[at..at + data.len()].copy_from_slice(data);
+        }
+        v
     }
 }
 
@@ -309,6 +348,15 @@ impl DiskSource for SparseImage {
         Ok(())
     }
 
+    fn bytes_at(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let i = self
+            .segments
+            .partition_point(|(o, d)| o + d.len() as u64 <= offset);
+        let (seg_off, data) = self.segments.get(i)?;
+        let start = offset.checked_sub(*seg_off)?;
+        slice_at(data, start, len)
+    }
+
     fn data_ranges(&self) -> Vec<Range<u64>> {
         self.segments
             .iter()
@@ -321,13 +369,13 @@ impl DiskSource for SparseImage {
 /// The unit in which writers look for data: 64 KiB.
 pub const CLUSTER: u64 = 64 * 1024;
 
-static ZEROS: [u8; CLUSTER as usize] = [0; CLUSTER as usize];
-
-/// Write `n` zero bytes.
+/// Write `n` zero bytes, as slices of [`crate::buf::ZEROS`] (which
+/// [`crate::buf::is_zero`] recognises without reading them).
 pub(crate) fn write_zeros<W: Write + ?Sized>(w: &mut W, mut n: u64) -> io::Result<()> {
+    let zeros = &crate::buf::ZEROS[..];
     while n > 0 {
-        let k = n.min(CLUSTER);
-        w.write_all(&ZEROS[..k as usize])?;
+        let k = n.min(zeros.len() as u64);
+        w.write_all(&zeros[..k as usize])?;
         n -= k;
     }
     Ok(())
@@ -349,16 +397,53 @@ pub(crate) fn read_cluster(src: &dyn DiskSource, index: u64, buf: &mut [u8]) -> 
     Ok(())
 }
 
-/// Call `f(index, bytes)` in increasing order for every cluster that
-/// `data_ranges` touches and that is not all zeros (`bytes` is a whole
-/// cluster, zero-padded past the end of the disk).
-pub(crate) fn for_each_nonzero_cluster<E: From<io::Error>>(
+/// Cluster `index` of the disk: borrowed from the source when it holds the
+/// whole cluster in memory, else read into `buf` (`CLUSTER` bytes) and
+/// zero-padded past the end of the disk.
+pub(crate) fn cluster<'a>(
+    src: &'a dyn DiskSource,
+    index: u64,
+    buf: &'a mut [u8],
+) -> io::Result<&'a [u8]> {
+    if let Some(b) = src.bytes_at(index * CLUSTER, CLUSTER as usize) {
+        return Ok(b);
+    }
+    read_cluster(src, index, buf)?;
+    Ok(buf)
+}
+
+/// Write the clusters `list` (increasing) back to back: a run of
+/// consecutive clusters that the source holds contiguously in memory goes
+/// out in one write, straight from the source; others are read one by one.
+pub(crate) fn write_clusters<W: Write + ?Sized>(
     src: &dyn DiskSource,
-    mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
-) -> Result<(), E> {
-    let len = src.len();
+    list: &[u64],
+    out: &mut W,
+) -> io::Result<()> {
     let mut buf = vec![0u8; CLUSTER as usize];
-    let mut next = 0u64; // first cluster not visited yet
+    let mut i = 0;
+    while i < list.len() {
+        let mut j = i + 1;
+        while j < list.len() && list[j] == list[j - 1] + 1 {
+            j += 1;
+        }
+        let run = ((j - i) as u64 * CLUSTER) as usize;
+        if let Some(bytes) = src.bytes_at(list[i] * CLUSTER, run) {
+            out.write_all(bytes)?;
+            i = j;
+        } else {
+            out.write_all(cluster(src, list[i], &mut buf)?)?;
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The clusters that `data_ranges` touches, as increasing, disjoint runs.
+fn candidate_clusters(src: &dyn DiskSource) -> Vec<Range<u64>> {
+    let len = src.len();
+    let mut out = Vec::new();
+    let mut next = 0u64; // first cluster not listed yet
     for r in src.data_ranges() {
         let (start, end) = (r.start.min(len), r.end.min(len));
         if start >= end {
@@ -366,13 +451,29 @@ pub(crate) fn for_each_nonzero_cluster<E: From<io::Error>>(
         }
         let first = (start / CLUSTER).max(next);
         let last = end.div_ceil(CLUSTER);
-        for c in first..last {
-            read_cluster(src, c, &mut buf)?;
-            if !crate::buf::is_zero(&buf) {
-                f(c, &buf)?;
-            }
+        if first < last {
+            out.push(first..last);
         }
         next = next.max(last);
+    }
+    out
+}
+
+/// Call `f(index, bytes)` in increasing order for every cluster that
+/// `data_ranges` touches and that is not all zeros (`bytes` is a whole
+/// cluster, zero-padded past the end of the disk).
+pub(crate) fn for_each_nonzero_cluster<E: From<io::Error>>(
+    src: &dyn DiskSource,
+    mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut buf = vec![0u8; CLUSTER as usize];
+    for range in candidate_clusters(src) {
+        for c in range {
+            let data = cluster(src, c, &mut buf)?;
+            if !crate::buf::is_zero(data) {
+                f(c, data)?;
+            }
+        }
     }
     Ok(())
 }
@@ -393,11 +494,13 @@ impl ContentHash {
     }
 
     pub(crate) fn cluster(&mut self, index: u64, data: &[u8]) {
-        let mut crc = flate2::Crc::new();
-        crc.update(data);
+        self.cluster_crc(index, data.len(), crc32(data));
+    }
+
+    fn cluster_crc(&mut self, index: u64, len: usize, crc: u32) {
         self.0.update(index.to_le_bytes());
-        self.0.update((data.len() as u64).to_le_bytes());
-        self.0.update(crc.sum().to_le_bytes());
+        self.0.update((len as u64).to_le_bytes());
+        self.0.update(crc.to_le_bytes());
     }
 
     pub(crate) fn finish(self) -> [u8; 32] {
@@ -413,18 +516,53 @@ pub(crate) struct Scan {
     pub digest: [u8; 32],
 }
 
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    crc.sum()
+}
+
+/// Scans with two threads from this many candidate clusters (4 MiB) on.
+const PARALLEL_SCAN_MIN: u64 = 64;
+
 /// Find the non-zero clusters of `src` (a first pass, so that writers can
-/// lay their metadata out before the data).
+/// lay their metadata out before the data). The candidate clusters are
+/// split in two halves tested and CRC'd on two threads (the CRCs go into
+/// the [`ContentHash`] in order afterwards, so the digest does not depend
+/// on the split).
 pub(crate) fn scan(src: &dyn DiskSource) -> io::Result<Scan> {
+    let all: Vec<u64> = candidate_clusters(src).into_iter().flatten().collect();
+    let check = |part: &[u64]| -> io::Result<Vec<(u64, u32)>> {
+        let mut buf = vec![0u8; CLUSTER as usize];
+        let mut found = Vec::new();
+        for &c in part {
+            let data = cluster(src, c, &mut buf)?;
+            if !crate::buf::is_zero(data) {
+                found.push((c, crc32(data)));
+            }
+        }
+        Ok(found)
+    };
+    let found = if (all.len() as u64) < PARALLEL_SCAN_MIN {
+        check(&all)?
+    } else {
+        let (a, b) = all.split_at(all.len() / 2);
+        std::thread::scope(|s| -> io::Result<Vec<(u64, u32)>> {
+            let second = s.spawn(|| check(b));
+            let mut found = check(a)?;
+            let rest = second
+                .join()
+                .map_err(|_| io::Error::other("the disk scan thread panicked"))??;
+            found.extend(rest);
+            Ok(found)
+        })?
+    };
     let mut hash = ContentHash::new(src.len());
-    let mut clusters = Vec::new();
-    for_each_nonzero_cluster::<io::Error>(src, |i, data| {
-        hash.cluster(i, data);
-        clusters.push(i);
-        Ok(())
-    })?;
+    for &(c, crc) in &found {
+        hash.cluster_crc(c, CLUSTER as usize, crc);
+    }
     Ok(Scan {
-        clusters,
+        clusters: found.into_iter().map(|(c, _)| c).collect(),
         digest: hash.finish(),
     })
 }

@@ -584,10 +584,11 @@ impl FatImage {
         Ok(())
     }
 
-    /// The whole image in memory, shared: one allocation, each byte copied
-    /// once (`to_vec().into()` copies twice).
-    pub fn to_shared(&self) -> Shared {
-        crate::buf::assemble_shared(self.size as usize, self.segments())
+    /// The image as segments sharing the file contents (nothing large is
+    /// copied).
+    pub fn to_sparse(&self) -> crate::disk::SparseImage {
+        crate::disk::SparseImage::new(self.size, self.shared_segments().collect())
+            .expect("FAT segments are sorted, disjoint and inside the image")
     }
 
     /// The whole image as bytes.

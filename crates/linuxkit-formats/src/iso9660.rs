@@ -30,7 +30,7 @@ mod rr;
 mod tests;
 mod tree;
 
-use crate::Shared;
+use crate::disk::{DiskSource, SparseImage};
 use crate::entry::Entry;
 use boot::BootEntry;
 use rr::{CePool, Sua, both16, both32};
@@ -90,8 +90,8 @@ pub struct BiosBoot {
 /// -no-emul-boot`.
 #[derive(Debug, Clone)]
 pub struct EfiBoot {
-    /// The FAT image.
-    pub image: Shared,
+    /// The FAT image (in segments: see [`crate::fat::FatImage::to_sparse`]).
+    pub image: SparseImage,
     /// Where it appears in the tree; `None` hides it (like `-hide`).
     pub path: Option<String>,
 }
@@ -386,10 +386,11 @@ fn layout(tree: &Tree, extra: &[usize], boot: bool) -> Result<Layout, IsoError> 
         }
         match &tree.nodes[n].body {
             Body::File(d) if d.is_empty() => empty = true,
-            Body::File(d) => {
+            Body::File(_) | Body::Image(_) => {
+                let len = tree.nodes[n].body.file_len();
                 extent.insert(n, next);
                 files.push((n, next));
-                next = add(next, sectors_for(d.len() as u64)?)?;
+                next = add(next, sectors_for(len)?)?;
             }
             Body::Catalog => {
                 extent.insert(n, catalog_lba);
@@ -434,7 +435,7 @@ impl Layout {
             Target::Dir(d) => (self.dirs[d].lba, self.dirs[d].sectors * SECTOR as u32, 2),
             Target::Node(n) => match &tree.nodes[n].body {
                 Body::File(d) if d.is_empty() => (self.empty_lba.unwrap_or(0), 0, 0),
-                Body::File(d) => (self.extent[&n], d.len() as u32, 0),
+                b @ (Body::File(_) | Body::Image(_)) => (self.extent[&n], b.file_len() as u32, 0),
                 Body::Catalog => (self.catalog_lba, SECTOR as u32, 0),
                 _ => (0, 0, 0),
             },
@@ -580,10 +581,10 @@ impl<W: Write> Out<W> {
     }
 
     fn zeros_to(&mut self, end: u64) -> io::Result<()> {
-        const Z: [u8; SECTOR] = [0; SECTOR];
+        let z = &crate::buf::ZEROS[..];
         while self.n < end {
-            let k = (end - self.n).min(SECTOR as u64) as usize;
-            self.put(&Z[..k])?;
+            let k = (end - self.n).min(z.len() as u64) as usize;
+            self.put(&z[..k])?;
         }
         Ok(())
     }
@@ -613,13 +614,13 @@ fn boot_nodes(
     }
     let mut efi_node = None;
     if let Some(e) = &opts.efi_boot {
-        if e.image.len() as u64 > u64::from(u32::MAX) {
+        if e.image.len() > u64::from(u32::MAX) {
             return Err(IsoError::FileTooLarge {
                 path: "EFI boot image".into(),
-                size: e.image.len() as u64,
+                size: e.image.len(),
             });
         }
-        let node = Node::new(Body::File(e.image.clone()), 0o644, opts.mtime);
+        let node = Node::new(Body::Image(e.image.clone()), 0o644, opts.mtime);
         efi_node = Some(match &e.path {
             Some(p) => tree.insert(p, node)?,
             None => {
@@ -655,10 +656,7 @@ pub fn write_iso<W: Write>(entries: &[Entry], opts: &IsoOptions, out: W) -> Resu
             .ok_or(IsoError::ImageTooLarge("size"))?;
     }
 
-    let data_len = |n: usize| match &tree.nodes[n].body {
-        Body::File(d) => d.len() as u64,
-        _ => 0,
-    };
+    let data_len = |n: usize| tree.nodes[n].body.file_len();
     let lba_of = |n: usize| {
         if data_len(n) == 0 {
             lay.empty_lba.unwrap_or(0)
@@ -699,8 +697,17 @@ pub fn write_iso<W: Write>(entries: &[Entry], opts: &IsoOptions, out: W) -> Resu
     o.put(&meta)?;
     for &(n, lba) in &lay.files {
         o.zeros_to(u64::from(lba) * SECTOR as u64)?;
-        let Body::File(d) = &tree.nodes[n].body else {
-            continue;
+        let d = match &tree.nodes[n].body {
+            Body::File(d) => d,
+            Body::Image(img) => {
+                for (off, bytes) in img.segments() {
+                    o.zeros_to(u64::from(lba) * SECTOR as u64 + off)?;
+                    o.put(bytes)?;
+                }
+                o.zeros_to(u64::from(lba) * SECTOR as u64 + img.len())?;
+                continue;
+            }
+            _ => continue,
         };
         match &opts.bios_boot {
             Some(b) if b.boot_info_table && Some(n) == bios_node => {

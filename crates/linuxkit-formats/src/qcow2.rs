@@ -202,10 +202,7 @@ pub fn write_qcow2<W: Write>(src: &dyn DiskSource, mut out: W) -> Result<u64, Qc
     }
 
     // Data clusters.
-    for &guest in &layout.data {
-        disk::read_cluster(src, guest, &mut buf)?;
-        out.write_all(&buf)?;
-    }
+    disk::write_clusters(src, &layout.data, &mut out)?;
     out.flush()?;
     Ok(total * CLUSTER)
 }

@@ -225,17 +225,28 @@ pub fn write_vhd_dynamic<W: Write>(
     out.write_all(&bat)?;
     drop(bat);
 
-    // Blocks: bitmap (every sector present), then the block's clusters.
-    let mut buf = vec![0u8; CLUSTER as usize];
-    let mut next = scan.clusters.iter().peekable();
+    // Blocks: bitmap (every sector present), then the block's clusters,
+    // each run of data clusters in one write.
+    let mut rest = &scan.clusters[..];
     for &b in &blocks {
         out.write_all(&[0xFFu8; BITMAP as usize])?;
-        for c in b * per_block..(b + 1) * per_block {
-            if next.next_if(|&&d| d == c).is_some() {
-                disk::read_cluster(src, c, &mut buf)?;
-                out.write_all(&buf)?;
+        let end = (b + 1) * per_block;
+        let mut at = b * per_block;
+        while at < end {
+            let present = rest.iter().take_while(|&&c| c < end).count();
+            let run = rest[..present]
+                .iter()
+                .enumerate()
+                .take_while(|&(k, &c)| c == at + k as u64)
+                .count();
+            if run > 0 {
+                disk::write_clusters(src, &rest[..run], &mut out)?;
+                rest = &rest[run..];
+                at += run as u64;
             } else {
-                disk::write_zeros(&mut out, CLUSTER)?;
+                let next = rest.first().copied().filter(|&c| c < end).unwrap_or(end);
+                disk::write_zeros(&mut out, (next - at) * CLUSTER)?;
+                at = next;
             }
         }
     }

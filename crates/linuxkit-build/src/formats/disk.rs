@@ -15,6 +15,12 @@ use linuxkit_formats::{qcow2, vhd, vmdk};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+/// The buffer of the qcow2 and dynamic VHD writers, for their small
+/// tables and headers: the data goes out in runs of clusters written
+/// straight from the kernel and initrd buffers, which a larger buffer
+/// would copy first.
+const TABLE_BUF: usize = 64 * 1024;
+
 fn ctx(dest: &Path) -> String {
     format!("cannot write {}", dest.display())
 }
@@ -54,18 +60,25 @@ pub fn padded(
         .map_err(|e| BuildError::Other(format!("internal error: {e}")))
 }
 
-/// A writer that turns whole buffers of zeros into holes: it seeks over
-/// them and sets the file length at the end.
+/// A writer that turns whole buffers of zeros into holes: it skips over
+/// them (one seek per run of zeros, when data follows) and sets the file
+/// length at the end.
 struct HoleWriter<'a> {
     f: &'a mut OutputFile,
     pos: u64,
+    /// Zero bytes accepted since the last data written.
+    skipped: u64,
 }
 
 impl Write for HoleWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if linuxkit_formats::buf::is_zero(buf) {
-            self.f.seek(SeekFrom::Current(buf.len() as i64))?;
+            self.skipped += buf.len() as u64;
         } else {
+            if self.skipped > 0 {
+                self.f.seek(SeekFrom::Start(self.pos))?;
+                self.skipped = 0;
+            }
             self.f.write_all(buf)?;
         }
         self.pos += buf.len() as u64;
@@ -92,6 +105,7 @@ fn sparse_file(
     let mut w = HoleWriter {
         f: f.file(),
         pos: 0,
+        skipped: 0,
     };
     write(&mut w).map_err(|e| BuildError::Other(format!("{}: {e}", ctx(dest))))?;
     w.finish().map_err(|e| BuildError::io(ctx(dest), e))?;
@@ -115,7 +129,7 @@ pub fn raw_sparse(dest: &Path, src: &SparseImage) -> Result<PendingFile, BuildEr
 /// A qcow2 image of the disk.
 pub fn qcow2(dest: &Path, src: &SparseImage) -> Result<PendingFile, BuildError> {
     let mut f = PendingFile::create(dest)?;
-    let mut w = BufWriter::with_capacity(1 << 20, f.file());
+    let mut w = BufWriter::with_capacity(TABLE_BUF, f.file());
     qcow2::write_qcow2(src, &mut w)
         .map_err(|e| BuildError::Other(format!("{}: {e}", ctx(dest))))?;
     w.flush().map_err(|e| BuildError::io(ctx(dest), e))?;
@@ -148,7 +162,7 @@ pub fn vhd_azure(dest: &Path, src: &SparseImage, mtime: i64) -> Result<PendingFi
 /// A dynamic (sparse) VHD of the disk.
 pub fn vhd_dynamic(dest: &Path, src: &SparseImage, mtime: i64) -> Result<PendingFile, BuildError> {
     let mut f = PendingFile::create(dest)?;
-    let mut w = BufWriter::with_capacity(1 << 20, f.file());
+    let mut w = BufWriter::with_capacity(TABLE_BUF, f.file());
     vhd::write_vhd_dynamic(src, &mut w, &vhd_opts(mtime))
         .map_err(|e| BuildError::Other(format!("{}: {e}", ctx(dest))))?;
     w.flush().map_err(|e| BuildError::io(ctx(dest), e))?;

@@ -58,25 +58,10 @@ type Fingerprint = [u8; 12];
 fn fingerprint(uki: &SparseImage) -> Fingerprint {
     // The CRC-32 of the image's bytes, gaps (zeros) included: the same value
     // as for the UKI in one piece.
-    const ZEROS: [u8; 4096] = [0; 4096];
-    let mut crc = flate2::Crc::new();
-    let zeros = |crc: &mut flate2::Crc, mut n: u64| {
-        while n > 0 {
-            let k = n.min(ZEROS.len() as u64) as usize;
-            crc.update(&ZEROS[..k]);
-            n -= k as u64;
-        }
-    };
-    let mut at = 0u64;
-    for (off, bytes) in uki.segments() {
-        zeros(&mut crc, off - at);
-        crc.update(bytes);
-        at = off + bytes.len() as u64;
-    }
-    zeros(&mut crc, uki.len() - at);
+    let crc = linuxkit_formats::buf::crc32_image(uki.len(), uki.segments());
     let mut fp = [0u8; 12];
     fp[..8].copy_from_slice(&uki.len().to_le_bytes());
-    fp[8..].copy_from_slice(&crc.sum().to_le_bytes());
+    fp[8..].copy_from_slice(&crc.to_le_bytes());
     fp
 }
 
@@ -234,7 +219,7 @@ pub fn write_efi_iso(
     }
     let mut opts = IsoOptions::new("LinuxKit", mtime);
     opts.efi_boot = Some(EfiBoot {
-        image: fat.to_shared(),
+        image: fat.to_sparse(),
         path: None,
     });
     write_iso(&entries, &opts, out)

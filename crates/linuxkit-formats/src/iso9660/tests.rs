@@ -2,6 +2,7 @@
 //! sfdisk as independent readers.
 
 use super::*;
+use crate::Shared;
 use crate::entry::Kind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -100,7 +101,7 @@ fn boot_opts(hybrid: bool, efi_hidden: bool) -> IsoOptions {
     let mut o = IsoOptions::new("LinuxKit", T);
     o.bios_boot = Some(bios());
     o.efi_boot = Some(EfiBoot {
-        image: Shared::from(pattern(1_474_560, 9)),
+        image: SparseImage::whole(Shared::from(pattern(1_474_560, 9))),
         path: (!efi_hidden).then(|| "boot.img".to_string()),
     });
     if hybrid {
@@ -327,7 +328,7 @@ fn el_torito_bios_and_efi() {
     assert!(rep.contains("El Torito img blks :   2  720"), "{rep}");
 
     // the hidden EFI image is where the catalog says, and not in the tree
-    let efi = &opts.efi_boot.as_ref().unwrap().image;
+    let efi = opts.efi_boot.as_ref().unwrap().image.to_vec();
     let at = efi_lba as usize * SECTOR;
     assert_eq!(&img[at..at + efi.len()], &efi[..]);
     let ls = run("xorriso", &["-indev", &iso, "-ls", "/"]);
@@ -378,7 +379,7 @@ fn el_torito_efi_only_and_visible_image() {
     );
     assert_eq!(
         std::fs::read(&out).unwrap(),
-        &opts.efi_boot.unwrap().image[..]
+        &opts.efi_boot.unwrap().image.to_vec()[..]
     );
 }
 
@@ -406,7 +407,14 @@ fn isohybrid_mbr() {
     );
     let p1 = format!("MBR partition      :   1   0x80  0x00            0 {sectors:>12}");
     assert!(rep.contains(&p1), "{rep}");
-    let efi_sectors = opts.efi_boot.as_ref().unwrap().image.len().div_ceil(512);
+    let efi_sectors = opts
+        .efi_boot
+        .as_ref()
+        .unwrap()
+        .image
+        .to_vec()
+        .len()
+        .div_ceil(512);
     let p2 = format!(
         "MBR partition      :   2   0x00  0xef {:>12} {efi_sectors:>12}",
         efi_lba * 4

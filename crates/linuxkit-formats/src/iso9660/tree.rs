@@ -3,6 +3,7 @@
 
 use super::IsoError;
 use crate::Shared;
+use crate::disk::SparseImage;
 use crate::entry::{Entry, Kind};
 use crate::path::clean;
 use std::collections::BTreeMap;
@@ -14,6 +15,9 @@ pub(super) enum Body {
     Dir(BTreeMap<String, usize>),
     /// Regular file.
     File(Shared),
+    /// A regular file given in segments (the EFI boot image: a FAT image
+    /// whose big file is the kernel's and initrd's own buffers).
+    Image(SparseImage),
     /// The El Torito boot catalog (contents made by the writer).
     Catalog,
     /// Symbolic link and its target.
@@ -22,6 +26,17 @@ pub(super) enum Body {
     Dev { block: bool, major: u32, minor: u32 },
     /// Named pipe.
     Fifo,
+}
+
+impl Body {
+    /// The size of a regular file's contents (0 for anything else).
+    pub(super) fn file_len(&self) -> u64 {
+        match self {
+            Body::File(d) => d.len() as u64,
+            Body::Image(img) => crate::disk::DiskSource::len(img),
+            _ => 0,
+        }
+    }
 }
 
 /// One inode.
@@ -50,7 +65,7 @@ impl Node {
     pub(super) fn mode(&self) -> u32 {
         let t = match self.body {
             Body::Dir(_) => 0o040_000,
-            Body::File(_) | Body::Catalog => 0o100_000,
+            Body::File(_) | Body::Image(_) | Body::Catalog => 0o100_000,
             Body::Symlink(_) => 0o120_000,
             Body::Dev { block: false, .. } => 0o020_000,
             Body::Dev { block: true, .. } => 0o060_000,
