@@ -9,7 +9,10 @@ warm cache and, for each, prints beside the median build time:
              the cache first; "own" = ours - baseline is the format's cost);
   floor      the time to write the same number of bytes (the outputs'
              allocated bytes, st_blocks * 512) to a file in the same
-             directory, from Python, without fsync (and, for context, with);
+             directory, from Python, without fsync (and, for context, with
+             fsync, and with fsync after writeback started every 4 MiB as
+             linuxkit's outputs do: "floor+wb", the fastest way to get the
+             bytes on disk);
   compr      the time of the compression the format needs, single-threaded,
              with the format's settings (gzip -6 of the 1 GiB disk for gcp,
              zlib -9 on 128 KiB blocks for squashfs, zlib -6 on the 64 KiB
@@ -422,8 +425,26 @@ _BUF = os.urandom(MIB)
 # (0.1-0.2 s at random in a run of this script).
 
 
-def write_floor(d: Path, nbytes: int, fsync: bool) -> float:
-    """Write `nbytes` of non-zero data to a new file in `d`; seconds."""
+def _sync_file_range():
+    """libc's sync_file_range, or None (not Linux / not found)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        f = libc.sync_file_range
+        f.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+        return f
+    except (OSError, AttributeError):
+        return None
+
+
+_SFR = _sync_file_range()
+SYNC_FILE_RANGE_WRITE = 2
+
+
+def write_floor(d: Path, nbytes: int, fsync: bool, writeback: bool = False) -> float:
+    """Write `nbytes` of non-zero data to a new file in `d`; seconds.
+    `writeback`: start the disk writes every 4 MiB (sync_file_range), as
+    linuxkit's outputs do, so the final fsync only waits for the rest."""
     p = d / ".floor.tmp"
     if p.exists():
         p.unlink()
@@ -431,10 +452,15 @@ def write_floor(d: Path, nbytes: int, fsync: bool) -> float:
     t0 = time.perf_counter()
     with open(p, "wb", buffering=0) as f:
         left = nbytes
+        done = kicked = 0
         while left > 0:
             n = min(left, MIB)
             f.write(_BUF[:n] if n < MIB else _BUF)
             left -= n
+            done += n
+            if writeback and _SFR is not None and done - kicked >= 4 * MIB:
+                _SFR(f.fileno(), kicked, done - kicked, SYNC_FILE_RANGE_WRITE)
+                kicked = done
         if fsync:
             os.fsync(f.fileno())
     dt = time.perf_counter() - t0
@@ -865,6 +891,7 @@ def main() -> int:
         r["apparent"], r["allocated"] = sizes(r["files"])
         r["floor"] = median([write_floor(out, r["allocated"], False) for _ in range(args.runs)])
         r["floor_fsync"] = median([write_floor(out, r["allocated"], True) for _ in range(args.runs)])
+        r["floor_wb"] = median([write_floor(out, r["allocated"], True, True) for _ in range(args.runs)])
         r["compression"], r["compression_what"] = compression_term(fmt, inp, comp_cache, args.runs)
 
         # (missing boot files are taken from our own ISO: see Inputs.boot_file)
@@ -914,6 +941,7 @@ def main() -> int:
         r["own_target_pipeline"] = None if r.get("pipeline") is None else r["own"] < r["pipeline"]
         r["target_floor"] = r["ours"] <= 1.5 * bound
         r["target_floor_fsync"] = r["ours"] <= 1.5 * disk_bound
+        r["target_floor_wb"] = r["ours"] <= 1.5 * (r["floor_wb"] + r["compression"])
         r["own_target_floor"] = r["own"] <= 1.5 * bound
         log(f"{fmt}: ours {r['ours']:.3f} s (own {r['own']:.3f}), floor {r['floor']:.3f}, "
             f"compr {r['compression']:.3f}, pipeline {secs(r.get('pipeline'))} {r.get('pipeline_note', '')}")
@@ -957,9 +985,10 @@ def gcp_variants(p: Path, pout: Path) -> dict:
 def report(results: list[dict], baseline: float, base_times: list[float], args, load0: str,
            elapsed: float, bin_info: str) -> None:
     head = ["format", "output (apparent / allocated)", "ours s", "own s", "floor s", "floor+fsync s",
-            "compr s", "pipeline s", "pipeline+fsync s", "ours/pipeline", "ours/(pipeline+fsync)",
-            "ours/(floor+compr)", "ours/(floor+fsync+compr)",
-            "faster than pipeline (as is / +fsync)", "≤ 1.5× floor+compr (page cache / disk)"]
+            "floor+wb s", "compr s", "pipeline s", "pipeline+fsync s", "ours/pipeline",
+            "ours/(pipeline+fsync)", "ours/(floor+compr)", "ours/(floor+fsync+compr)",
+            "ours/(floor+wb+compr)",
+            "faster than pipeline (as is / +fsync)", "≤ 1.5× floor+compr (page cache / disk / disk+wb)"]
     rows = []
     for r in results:
         if "error" in r:
@@ -971,6 +1000,7 @@ def report(results: list[dict], baseline: float, base_times: list[float], args, 
             r["format"],
             f"{human(r['apparent'])} / {human(r['allocated'])}",
             secs(r["ours"]), secs(r["own"]), secs(r["floor"]), secs(r["floor_fsync"]),
+            secs(r["floor_wb"]),
             secs(r["compression"]) if r["compression"] else "—",
             secs(r.get("pipeline")),
             secs(r.get("pipeline_fsync")),
@@ -978,8 +1008,9 @@ def report(results: list[dict], baseline: float, base_times: list[float], args, 
             ratio(r["ours"], r.get("pipeline_fsync")),
             ratio(r["ours"], bound),
             ratio(r["ours"], r["floor_fsync"] + r["compression"]),
+            ratio(r["ours"], r["floor_wb"] + r["compression"]),
             f"{mark(r['target_pipeline'])} / {mark(r['target_pipeline_fsync'])}",
-            f"{mark(r['target_floor'])} / {mark(r['target_floor_fsync'])}",
+            f"{mark(r['target_floor'])} / {mark(r['target_floor_fsync'])} / {mark(r['target_floor_wb'])}",
         ])
 
     print()
@@ -1009,7 +1040,9 @@ def report(results: list[dict], baseline: float, base_times: list[float], args, 
         v2 = (f"{'within' if r['target_floor'] else 'NOT within'} 1.5× of floor+compression "
               f"({r['ours']:.3f} vs 1.5 × {bound:.3f} = {1.5 * bound:.3f} s), "
               f"{'within' if r['target_floor_fsync'] else 'NOT within'} 1.5× with the floor at the disk's speed "
-              f"(fsynced: 1.5 × {disk_bound:.3f} = {1.5 * disk_bound:.3f} s)")
+              f"(fsynced: 1.5 × {disk_bound:.3f} = {1.5 * disk_bound:.3f} s), "
+              f"{'within' if r['target_floor_wb'] else 'NOT within'} 1.5× of the fastest fsynced write "
+              f"(early writeback: 1.5 × {r['floor_wb'] + r['compression']:.3f} s)")
         print(f"{r['format']}: {v1}; {v2}")
     print()
     print("Details:")

@@ -10,7 +10,7 @@
 //! `linuxkit-rs/plain/` for the reads after.
 
 use crate::error::BuildError;
-use linuxkit_formats::Entry;
+use linuxkit_formats::{Entry, Shared};
 use sha2::{Digest, Sha256};
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -80,9 +80,13 @@ pub fn read_layer(
         // (written by a verified read, so as trusted as the record): reading
         // it costs a tenth of inflating the blob.
         let plain = plain.filter(|_| size >= PLAIN_MIN_BLOB);
+        // Mapped: file contents are slices of the page cache, not copies.
         if let Some(p) = &plain
             && let Ok(f) = std::fs::File::open(p)
-            && let Ok(entries) = read_tar_entries(&mut BufReader::with_capacity(1 << 20, f))
+            && let Ok(len) = f.metadata().map(|m| m.len())
+            && let Ok(len) = usize::try_from(len)
+            && let Ok(tar) = Shared::map_file(&f, 0, len)
+            && let Ok(entries) = linuxkit_formats::tar::read_entries_shared(&tar)
         {
             return Ok(entries);
         }
@@ -96,7 +100,8 @@ pub fn read_layer(
                 Some(p) => {
                     let mut tar = Vec::new();
                     decoded.read_to_end(&mut tar).and_then(|_| {
-                        let entries = read_tar_entries(&mut &tar[..])?;
+                        let tar = Shared::from(tar);
+                        let entries = linuxkit_formats::tar::read_entries_shared(&tar)?;
                         // Only saves time later: failing to store it is fine.
                         let _ = crate::output::atomic_write(p, &tar);
                         Ok(entries)

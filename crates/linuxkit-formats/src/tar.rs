@@ -258,9 +258,56 @@ fn pax_i64(v: &str) -> Option<i64> {
 /// the header, `SCHILY.xattr.*` records are kept and `LINUXKIT.*` provenance
 /// records are read back. A header's size is not trusted for allocation.
 pub fn read_entries(r: &mut dyn Read) -> io::Result<Vec<Entry>> {
-    let mut out = Vec::new();
     let mut archive = tar::Archive::new(r);
-    for item in archive.entries()? {
+    collect(archive.entries()?, |item| {
+        // The header's size is untrusted: take at most what a sane layer
+        // needs up front (zeroed by the allocator: fresh pages are not
+        // written twice) and let the buffer grow with real data beyond it.
+        let want = item.size().min(64 << 20) as usize;
+        let mut data = vec![0u8; want];
+        let mut got = 0;
+        while got < want {
+            match item.read(&mut data[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        if got < want {
+            data.truncate(got);
+            data.shrink_to_fit();
+        } else {
+            item.read_to_end(&mut data)?;
+        }
+        Ok(Shared::from(data))
+    })
+}
+
+/// [`read_entries`] of a tar archive held in `archive` (a mapped cache
+/// file): file contents are slices of it, not copies.
+pub fn read_entries_shared(archive: &Shared) -> io::Result<Vec<Entry>> {
+    let mut a = tar::Archive::new(io::Cursor::new(&archive[..]));
+    collect(a.entries_with_seek()?, |item| {
+        let start = item.raw_file_position();
+        let end = start
+            .checked_add(item.size())
+            .filter(|&e| e <= archive.len() as u64);
+        match end {
+            Some(end) => Ok(archive.slice(start as usize..end as usize)),
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "a file's contents reach past the end of the archive",
+            )),
+        }
+    })
+}
+
+/// The entries of `entries`, each regular file's contents from `data_of`.
+fn collect<'a, R: Read + 'a>(
+    entries: tar::Entries<'a, R>,
+    mut data_of: impl FnMut(&mut tar::Entry<'a, R>) -> io::Result<Shared>,
+) -> io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    for item in entries {
         let mut item = item?;
         let header = item.header().clone();
         let kind = match header.entry_type() {
@@ -321,13 +368,11 @@ pub fn read_entries(r: &mut dyn Read) -> io::Result<Vec<Entry>> {
                 }
             }
         }
-        let mut data = Vec::new();
-        if kind == Kind::File {
-            // The header's size is untrusted: reserve at most what a sane
-            // layer needs up front and let the buffer grow with real data.
-            data.reserve(item.size().min(64 << 20) as usize);
-            item.read_to_end(&mut data)?;
-        }
+        let data = if kind == Kind::File {
+            data_of(&mut item)?
+        } else {
+            Shared::new()
+        };
         out.push(Entry {
             path,
             kind,
@@ -340,7 +385,7 @@ pub fn read_entries(r: &mut dyn Read) -> io::Result<Vec<Entry>> {
             devminor: header.device_minor().ok().flatten().unwrap_or(0),
             uname,
             gname,
-            data: Shared::from(data),
+            data,
             pax,
             source: Arc::from(source),
             location: Arc::from(location),
@@ -406,5 +451,39 @@ mod tests {
         let out = w.finish().unwrap();
         let body = String::from_utf8_lossy(&out[512..1024]).to_string();
         assert!(body.contains(&format!("path={long}\n")));
+    }
+
+    #[test]
+    fn entries_of_a_shared_archive_are_slices_of_it_and_equal_to_a_read() {
+        let mut w = TarWriter::new(Vec::new());
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 249) as u8).collect();
+        for e in [
+            Entry::dir("etc", 0o755, 5),
+            Entry::file("etc/hosts", 0o644, 7, b"127.0.0.1 localhost\n".to_vec()),
+            Entry::file("big", 0o600, 9, big.clone()),
+            Entry::symlink("link", "big", 0o777, 3),
+            Entry::file("empty", 0o644, 1, Vec::new()),
+            Entry::file(("x/".repeat(70)) + "long", 0o644, 2, b"pax".to_vec()),
+        ] {
+            w.write_entry(&e).unwrap();
+        }
+        let bytes = Shared::from(w.finish().unwrap());
+        let read = read_entries(&mut &bytes[..]).unwrap();
+        let shared = read_entries_shared(&bytes).unwrap();
+        assert_eq!(read.len(), 6);
+        for (a, b) in read.iter().zip(&shared) {
+            assert_eq!(
+                (&a.path, a.kind, a.mode, a.mtime, &a.link, &a.data[..]),
+                (&b.path, b.kind, b.mode, b.mtime, &b.link, &b.data[..])
+            );
+        }
+        let data = &shared[2].data;
+        assert_eq!(&data[..], &big[..]);
+        let inside = bytes.as_ptr_range();
+        assert!(inside.contains(&data.as_ptr()), "a slice, not a copy");
+        // Cut inside the big file's contents: an error, not a short file.
+        let cut = Shared::from(bytes[..3 * 512 + 50_000].to_vec());
+        assert!(read_entries_shared(&cut).is_err());
+        assert!(read_entries(&mut &cut[..]).is_err());
     }
 }
