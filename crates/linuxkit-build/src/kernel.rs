@@ -7,7 +7,6 @@ use crate::Sink;
 use crate::error::BuildError;
 use crate::image::Origin;
 use crate::images::Images;
-use crate::layers::read_tar_entries;
 use linuxkit_config::Kernel;
 use linuxkit_formats::Kind;
 use linuxkit_formats::Shared;
@@ -109,7 +108,9 @@ pub fn write_kernel(
             sink.put(k)?;
         } else if Some(name) == tar_name {
             found_tar = true;
-            let members = read_tar_entries(&mut &e.data[..])
+            // Members are slices of the tar's buffer (a mapped cache file on
+            // a warm build), not copies of it.
+            let members = linuxkit_formats::tar::read_entries_shared(&e.data)
                 .map_err(|x| err(&format!("cannot read {name} ({x}) in kernel image")))?;
             for mut m in members {
                 let c = crate::flatten::clean(&m.path);
