@@ -517,9 +517,25 @@ pub(crate) struct Scan {
 }
 
 fn crc32(data: &[u8]) -> u32 {
-    let mut crc = flate2::Crc::new();
+    let mut crc = crate::buf::Crc32::new();
     crc.update(data);
     crc.sum()
+}
+
+/// The non-zero clusters of `src`, increasing, for a writer that needs no
+/// content hash (no CRC: a data cluster's zero test stops at its first
+/// non-zero byte, so this reads little more than the zero runs).
+pub(crate) fn nonzero_clusters(src: &dyn DiskSource) -> io::Result<Vec<u64>> {
+    let mut buf = vec![0u8; CLUSTER as usize];
+    let mut out = Vec::new();
+    for range in candidate_clusters(src) {
+        for c in range {
+            if !crate::buf::is_zero(cluster(src, c, &mut buf)?) {
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Scans with two threads from this many candidate clusters (4 MiB) on.

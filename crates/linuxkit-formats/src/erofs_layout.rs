@@ -367,7 +367,7 @@ pub(super) fn write<W: Write>(
             // the data's CRC-32 and length: the UUID follows the content, and
             // CRC-32 runs at memory speed where SHA-256 of 100 MB of file
             // data took about 85 ms.
-            let mut crc = flate2::Crc::new();
+            let mut crc = crate::buf::Crc32::new();
             stream(&mut |b| {
                 crc.update(b);
                 Ok(())

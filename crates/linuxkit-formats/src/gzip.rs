@@ -70,7 +70,7 @@ pub fn gzip_parallel(data: &[u8], level: u32) -> Vec<u8> {
     for p in &parts {
         out.extend_from_slice(p);
     }
-    let mut crc = flate2::Crc::new();
+    let mut crc = crate::buf::Crc32::new();
     crc.update(data);
     out.extend_from_slice(&crc.sum().to_le_bytes());
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());
@@ -89,7 +89,7 @@ pub struct GzipParallelWriter<W: Write> {
     /// Full blocks not compressed yet (the newest is kept back until more
     /// input comes, since only the last block is final).
     pending: Vec<Vec<u8>>,
-    crc: flate2::Crc,
+    crc: crate::buf::Crc32,
     zero_block: Option<Vec<u8>>,
     started: bool,
 }
@@ -126,7 +126,7 @@ impl<W: Write> GzipParallelWriter<W> {
             level,
             block: Vec::with_capacity(PAR_BLOCK),
             pending: Vec::new(),
-            crc: flate2::Crc::new(),
+            crc: crate::buf::Crc32::new(),
             zero_block: None,
             started: false,
         }

@@ -142,8 +142,7 @@ fn put_entry(buf: &mut [u8], index: usize, value: u64) {
 /// of bytes written. The virtual size is `src.len()` rounded up to 512.
 pub fn write_qcow2<W: Write>(src: &dyn DiskSource, mut out: W) -> Result<u64, Qcow2Error> {
     let size = disk::sector_len(src);
-    let scan = disk::scan(src)?;
-    let layout = Layout::new(size, scan.clusters)?;
+    let layout = Layout::new(size, disk::nonzero_clusters(src)?)?;
     let mut buf = vec![0u8; CLUSTER as usize];
 
     out.write_all(&layout.header())?;
