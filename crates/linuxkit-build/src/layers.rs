@@ -56,6 +56,20 @@ pub fn read_layer(
     size: u64,
     diff_id: Option<&str>,
 ) -> Result<Vec<Entry>, BuildError> {
+    read_layer_with(cache, image, digest, size, diff_id, true)
+}
+
+/// [`read_layer`]; `spool`: whether a first read may stream a large layer
+/// into its plain copy (false to read it in memory, the fallback when the
+/// copy cannot be written).
+fn read_layer_with(
+    cache: &linuxkit_oci::Cache,
+    image: &str,
+    digest: &str,
+    size: u64,
+    diff_id: Option<&str>,
+    spool_plain: bool,
+) -> Result<Vec<Entry>, BuildError> {
     let layer_err = |message: String| BuildError::Layer {
         image: image.to_string(),
         digest: digest.to_string(),
@@ -76,17 +90,14 @@ pub fn read_layer(
         && std::fs::read(path).is_ok_and(|have| have == want.as_bytes())
         && let Ok(file) = std::fs::File::open(&blob_path)
     {
-        // A large layer read again is kept uncompressed beside the record
-        // (written by a verified read, so as trusted as the record): reading
-        // it costs a tenth of inflating the blob.
-        let plain = plain.filter(|_| size >= PLAIN_MIN_BLOB);
-        // Mapped: file contents are slices of the page cache, not copies.
-        if let Some(p) = &plain
+        // A large layer is kept uncompressed beside the record (written by
+        // a verified read, so as trusted as the record) and mapped: reading
+        // it costs a tenth of inflating the blob, and file contents are
+        // slices of the page cache, not copies.
+        let plain = plain.as_ref().filter(|_| size >= PLAIN_MIN_BLOB);
+        if let Some(p) = plain
             && let Ok(f) = std::fs::File::open(p)
-            && let Ok(len) = f.metadata().map(|m| m.len())
-            && let Ok(len) = usize::try_from(len)
-            && let Ok(tar) = Shared::map_file(&f, 0, len)
-            && let Ok(entries) = linuxkit_formats::tar::read_entries_shared(&tar)
+            && let Ok(entries) = map_entries(&f)
         {
             return Ok(entries);
         }
@@ -96,17 +107,8 @@ pub fn read_layer(
             .is_ok_and(|h| h.starts_with(&GZIP_MAGIC))
         {
             let mut decoded = flate2::bufread::MultiGzDecoder::new(buffered);
-            let entries = match &plain {
-                Some(p) => {
-                    let mut tar = Vec::new();
-                    decoded.read_to_end(&mut tar).and_then(|_| {
-                        let tar = Shared::from(tar);
-                        let entries = linuxkit_formats::tar::read_entries_shared(&tar)?;
-                        // Only saves time later: failing to store it is fine.
-                        let _ = crate::output::atomic_write(p, &tar);
-                        Ok(entries)
-                    })
-                }
+            let entries = match plain {
+                Some(p) => spool(p, &mut decoded).and_then(|tmp| keep_plain(tmp, p)),
                 None => read_tar_entries(&mut decoded)
                     .and_then(|e| io::copy(&mut decoded, &mut io::sink()).map(|_| e)),
             };
@@ -133,6 +135,25 @@ pub fn read_layer(
         inner: decoded,
         hasher: Sha256::new(),
     };
+    // A large gzip layer goes to its plain copy as it is checked, and is
+    // then read from there, mapped: nothing of it is held in memory.
+    let large = spool_plain && is_gzip && size >= PLAIN_MIN_BLOB && record.is_some();
+    if large && let Some(p) = &plain {
+        // Whatever fails here (a damaged blob, a full disk, a tar that does
+        // not parse) is read again in memory, which names what is wrong.
+        let again = || read_layer_with(cache, image, digest, size, diff_id, false);
+        let Ok(tmp) = spool(p, &mut hashing) else {
+            return again();
+        };
+        check_diff_id(diff_id, hashing.hasher.finalize().into()).map_err(layer_err)?;
+        return match keep_plain(tmp, p) {
+            Ok(entries) => {
+                remember(record);
+                Ok(entries)
+            }
+            Err(_) => again(),
+        };
+    }
     let entries = read_tar_entries(&mut hashing).map_err(|e| {
         layer_err(format!(
             "cannot read layer: {e}; the blob is damaged or truncated: remove the image with `linuxkit cache rm` and import it again"
@@ -144,21 +165,62 @@ pub fn read_layer(
             "cannot read layer: {e}; the blob is damaged or truncated: remove the image with `linuxkit cache rm` and import it again"
         ))
     })?;
-    if let Some(expected) = diff_id {
-        let actual = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
-        if expected != actual {
-            return Err(layer_err(format!(
-                "uncompressed content has digest {actual} but the image config's diff_id is {expected}; the image is corrupt or was tampered with"
-            )));
-        }
-    }
-    if let Some((path, want)) = record
-        && is_gzip
-    {
-        // Remembering the check only saves time later: failing to is fine.
-        let _ = crate::output::atomic_write(&path, want.as_bytes());
+    check_diff_id(diff_id, hashing.hasher.finalize().into()).map_err(layer_err)?;
+    if is_gzip {
+        remember(record);
     }
     Ok(entries)
+}
+
+/// Compare the uncompressed stream's SHA-256 with the config's `diff_id`.
+fn check_diff_id(diff_id: Option<&str>, actual: [u8; 32]) -> Result<(), String> {
+    let Some(expected) = diff_id else {
+        return Ok(());
+    };
+    let actual = format!("sha256:{}", hex::encode(actual));
+    if expected == actual {
+        return Ok(());
+    }
+    Err(format!(
+        "uncompressed content has digest {actual} but the image config's diff_id is {expected}; the image is corrupt or was tampered with"
+    ))
+}
+
+/// Record that the blob passed both checks (only saves time later:
+/// failing to is fine).
+fn remember(record: Option<(std::path::PathBuf, String)>) {
+    if let Some((path, want)) = record {
+        let _ = crate::output::atomic_write(&path, want.as_bytes());
+    }
+}
+
+/// Copy the uncompressed layer from `r` into a temporary file beside the
+/// plain copy's `path`, synced; kept under `path` by [`keep_plain`] once
+/// it has been checked.
+fn spool(path: &std::path::Path, r: &mut dyn Read) -> io::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+    io::copy(r, &mut w)?;
+    w.flush()?;
+    drop(w);
+    tmp.as_file().sync_all()?;
+    Ok(tmp)
+}
+
+/// Rename a spooled plain copy into place and read its entries, mapped.
+fn keep_plain(tmp: tempfile::NamedTempFile, path: &std::path::Path) -> io::Result<Vec<Entry>> {
+    let file = tmp.persist(path).map_err(|e| e.error)?;
+    map_entries(&file)
+}
+
+/// The entries of an uncompressed tar file, mapped (contents are slices).
+fn map_entries(file: &std::fs::File) -> io::Result<Vec<Entry>> {
+    let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
+    let tar = Shared::map_file(file, 0, len)?;
+    linuxkit_formats::tar::read_entries_shared(&tar)
 }
 
 /// Compressed size from which a layer read a second time is kept
@@ -257,5 +319,41 @@ mod tests {
             .unwrap();
         let e = read_layer(&cache, "img", &digest, size, Some(&diff)).unwrap_err();
         assert!(e.to_string().contains("corrupt"), "{e}");
+    }
+
+    /// A large layer's first read streams it into its plain copy while both
+    /// digests are checked, then reads the copy; a wrong `diff_id` leaves no
+    /// copy (and no temporary file) behind.
+    #[test]
+    fn a_large_layer_is_spooled_to_its_plain_copy_only_when_it_checks_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = linuxkit_oci::Cache::open(dir.path()).unwrap();
+        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let (gz, tar) = stored_gzip_layer(&content);
+        assert!(gz.len() as u64 >= PLAIN_MIN_BLOB);
+        let digest = cache.write_blob(&gz).unwrap();
+        let size = gz.len() as u64;
+        let [_, plain] = cache.derived_blob_files(&digest).unwrap();
+
+        let wrong = format!("sha256:{}", hex::encode(Sha256::digest(b"other")));
+        let e = read_layer(&cache, "img", &digest, size, Some(&wrong)).unwrap_err();
+        assert!(e.to_string().contains("corrupt"), "{e}");
+        assert!(!plain.exists(), "no copy of a layer that failed its check");
+        let left: Vec<_> = std::fs::read_dir(plain.parent().unwrap())
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+
+        let diff = format!("sha256:{}", hex::encode(Sha256::digest(&tar)));
+        let first = read_layer(&cache, "img", &digest, size, Some(&diff)).unwrap();
+        assert_eq!(
+            std::fs::read(&plain).unwrap(),
+            tar,
+            "the plain copy is the tar"
+        );
+        assert_eq!(first.len(), 1);
+        assert_eq!(&first[0].data[..], &content[..]);
+        let again = read_layer(&cache, "img", &digest, size, Some(&diff)).unwrap();
+        assert_eq!(&again[0].data[..], &content[..], "read back from the copy");
     }
 }
