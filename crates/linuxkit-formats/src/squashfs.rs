@@ -22,14 +22,15 @@
 //! is deterministic, but it has no hard links, no xattrs, cannot set the
 //! root mtime, and counts directory links per entry; hence this writer.
 
+mod ahead;
 mod meta;
 mod tree;
 
 use crate::Shared;
 use crate::entry::{DEFAULT_MTIME, Entry};
 use meta::{
-    Bytes, Child, META_SIZE, MetaWriter, NO_FRAGMENT, NO_XATTR, XattrTable, data_block, listing,
-    meta_block,
+    Bytes, Child, META_SIZE, MetaWriter, NO_FRAGMENT, NO_XATTR, XattrTable, listing, meta_block,
+    stored_block,
 };
 use std::collections::HashMap;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -152,6 +153,8 @@ struct Image<W> {
     inodes: MetaWriter,
     dirs: MetaWriter,
     xattrs: XattrTable,
+    /// Compresses the data and fragment blocks ahead, on both cores.
+    ahead: ahead::Ahead,
 }
 
 impl<W: Write> Image<W> {
@@ -179,7 +182,8 @@ impl<W: Write> Image<W> {
             return Ok(());
         }
         let frag = std::mem::take(&mut self.fragment);
-        let (bytes, size) = data_block(&frag)?;
+        let z = self.ahead.zlib(&frag)?;
+        let (bytes, size) = stored_block(&frag, z);
         self.fragments.w64(self.pos).w32(size).w32(0);
         self.put(&bytes)?;
         self.fragment_count += 1;
@@ -211,7 +215,8 @@ impl<W: Write> Image<W> {
         } else {
             loc.start = self.pos;
             for chunk in data.chunks(self.block_size) {
-                let (bytes, size) = data_block(chunk)?;
+                let z = self.ahead.zlib(chunk)?;
+                let (bytes, size) = stored_block(chunk, z);
                 self.put(&bytes)?;
                 loc.blocks.push(size);
             }
@@ -272,6 +277,14 @@ pub fn write_squashfs<W: Write + Seek>(
         inodes: MetaWriter::default(),
         dirs: MetaWriter::default(),
         xattrs: XattrTable::default(),
+        ahead: ahead::Ahead::new(
+            plan.order
+                .iter()
+                .map(|&i| &tree.nodes[i])
+                .filter(|n| matches!(n.kind, NodeKind::File))
+                .map(|n| n.data.clone()),
+            bs as usize,
+        ),
     };
 
     let mut refs = vec![0u64; tree.nodes.len()];

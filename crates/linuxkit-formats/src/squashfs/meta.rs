@@ -21,22 +21,22 @@ const META_UNCOMPRESSED: u16 = 1 << 15;
 const DIR_HEADER_MAX: usize = 256;
 
 /// zlib stream at mksquashfs' default gzip settings (level 9, window 15).
-fn zlib(data: &[u8]) -> io::Result<Vec<u8>> {
+pub(super) fn zlib(data: &[u8]) -> io::Result<Vec<u8>> {
     let mut e = ZlibEncoder::new(Vec::with_capacity(data.len() / 2 + 64), Compression::best());
     e.write_all(data)?;
     e.finish()
 }
 
 /// A data or fragment block as stored, and its block-list size word: the
-/// compressed bytes when smaller, else the raw bytes flagged uncompressed.
-pub(super) fn data_block(data: &[u8]) -> io::Result<(Cow<'_, [u8]>, u32)> {
-    let c = zlib(data)?;
+/// compressed bytes `c` (the zlib stream of `data`) when smaller, else the
+/// raw bytes flagged uncompressed.
+pub(super) fn stored_block(data: &[u8], c: Vec<u8>) -> (Cow<'_, [u8]>, u32) {
     // Blocks are at most 1 MiB, so the length fits the 24-bit size field.
     if c.len() < data.len() {
         let size = c.len() as u32;
-        Ok((Cow::Owned(c), size))
+        (Cow::Owned(c), size)
     } else {
-        Ok((Cow::Borrowed(data), data.len() as u32 | DATA_UNCOMPRESSED))
+        (Cow::Borrowed(data), data.len() as u32 | DATA_UNCOMPRESSED)
     }
 }
 
