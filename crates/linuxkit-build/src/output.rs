@@ -263,6 +263,8 @@ impl Sink for TarSink {
 pub struct InitrdSink {
     cache_dir: Option<PathBuf>,
     level: u32,
+    /// Whether the initrd is made at all (see [`InitrdSink::kernel_only`]).
+    initrd: bool,
     current: Segment,
     /// The initrd's pieces, in order: compressed here or cached files, read
     /// once into the final buffer by [`InitrdSink::finish`].
@@ -281,7 +283,7 @@ struct Segment {
     replayed: bool,
     entries: usize,
     cpio: CpioWriter<Vec<u8>>,
-    kernel: Option<Vec<u8>>,
+    kernel: Option<Shared>,
     cmdline: Option<Vec<u8>>,
     ucode: Option<Vec<u8>>,
 }
@@ -369,11 +371,23 @@ impl InitrdSink {
         InitrdSink {
             cache_dir,
             level,
+            initrd: true,
             current: Segment::new(None),
             gz: Vec::new(),
             kernel: Shared::new(),
             cmdline: Vec::new(),
             ucode: Vec::new(),
+        }
+    }
+
+    /// A sink that only collects the kernel, command line and microcode:
+    /// for builds whose formats carry the root file system on its own
+    /// (`kernel+squashfs|erofs|iso`) and never use the initrd. Cached
+    /// segments still give their side data; nothing is compressed or stored.
+    pub fn kernel_only(cache_dir: Option<PathBuf>, level: u32) -> InitrdSink {
+        InitrdSink {
+            initrd: false,
+            ..InitrdSink::new(cache_dir, level)
         }
     }
 
@@ -458,6 +472,10 @@ impl InitrdSink {
         if seg.replayed {
             return Ok(());
         }
+        if !self.initrd {
+            self.take_side(seg.kernel, seg.cmdline, seg.ucode);
+            return Ok(());
+        }
         let gz = if seg.entries == 0 {
             Vec::new()
         } else {
@@ -489,16 +507,26 @@ impl InitrdSink {
             };
             self.gz.push(Piece::Bytes { gz, id });
         }
-        if let Some(k) = seg.kernel {
-            self.kernel = k.into();
+        self.take_side(seg.kernel, seg.cmdline, seg.ucode);
+        Ok(())
+    }
+
+    /// Keep a segment's kernel, command line and microcode, if it has them.
+    fn take_side(
+        &mut self,
+        kernel: Option<Shared>,
+        cmdline: Option<Vec<u8>>,
+        ucode: Option<Vec<u8>>,
+    ) {
+        if let Some(k) = kernel {
+            self.kernel = k;
         }
-        if let Some(c) = seg.cmdline {
+        if let Some(c) = cmdline {
             self.cmdline = c;
         }
-        if let Some(u) = seg.ucode {
+        if let Some(u) = ucode {
             self.ucode = u;
         }
-        Ok(())
     }
 
     /// Close the cpio and compress it.
@@ -516,12 +544,13 @@ impl InitrdSink {
 }
 
 fn encode_side(
-    kernel: &Option<Vec<u8>>,
+    kernel: &Option<Shared>,
     cmdline: &Option<Vec<u8>>,
     ucode: &Option<Vec<u8>>,
 ) -> Vec<u8> {
     let mut out = Vec::new();
-    for part in [kernel, cmdline, ucode] {
+    let parts: [Option<&[u8]>; 3] = [kernel.as_deref(), cmdline.as_deref(), ucode.as_deref()];
+    for part in parts {
         match part {
             None => out.push(0u8),
             Some(p) => {
@@ -596,7 +625,7 @@ impl Sink for InitrdSink {
             && let Ok(len) = usize::try_from(meta.len())
             && let Some((kernel, cmdline, ucode)) = read_side(&side_path)
         {
-            if len > 0 {
+            if len > 0 && self.initrd {
                 let id = self.segment_hex(key);
                 self.gz.push(Piece::File { file, len, id });
             }
@@ -621,10 +650,12 @@ impl Sink for InitrdSink {
             return Ok(());
         }
         match e.path.as_str() {
-            "boot/kernel" => self.current.kernel = Some(e.data.to_vec()),
+            // Shared, not copied (a slice of a mapped layer on a warm cache).
+            "boot/kernel" => self.current.kernel = Some(e.data.clone()),
             "boot/cmdline" => self.current.cmdline = Some(e.data.to_vec()),
             "boot/ucode.cpio" => self.current.ucode = Some(e.data.to_vec()),
             p if p.starts_with("boot/") => {}
+            _ if !self.initrd => {}
             _ => {
                 self.current.entries += 1;
                 self.current

@@ -67,6 +67,42 @@ fn every_format_is_reproducible_cold_and_warm() {
     }
 }
 
+/// A build of only root-file-system formats skips the initrd (it collects
+/// the kernel, command line and microcode only) and gives the same files as
+/// a build that makes the initrd too, cold and warm.
+#[test]
+fn root_filesystem_formats_alone_give_the_same_files_without_an_initrd() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("cfg.yml"), SMALL).unwrap();
+    let alone = fresh_cache(&t.path().join("c1"));
+    let both = fresh_cache(&t.path().join("c2"));
+    build(t.path(), &alone, "a", "kernel+erofs", &[], &[]);
+    build(t.path(), &both, "b", "kernel+erofs,kernel+initrd", &[], &[]);
+    build(t.path(), &alone, "c", "kernel+erofs", &[], &[]);
+    build(t.path(), &both, "d", "kernel+erofs", &[], &[]);
+    let a = files(&t.path().join("a"));
+    assert!(
+        a.iter().any(|(n, _)| n == "t-erofs.img"),
+        "{:?}",
+        a.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    assert!(a.iter().all(|(n, _)| n != "t-initrd.img"));
+    let b: Vec<_> = files(&t.path().join("b"))
+        .into_iter()
+        .filter(|(n, _)| n != "t-initrd.img")
+        .collect();
+    assert_eq!(a, b, "alone and with kernel+initrd");
+    assert_eq!(a, files(&t.path().join("c")), "warm, alone");
+    assert_eq!(
+        a,
+        files(&t.path().join("d")),
+        "warm, on the cache with initrd segments"
+    );
+    let segments = alone.join("linuxkit-rs/initrd");
+    let stored = std::fs::read_dir(&segments).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(stored, 0, "no initrd segment made by builds that need none");
+}
+
 /// The whole initrd is cached beside its segments and mapped by warm
 /// builds; without it (an older cache) or with a damaged copy, the build
 /// assembles the segments again, stores a good copy and gives the same bytes.

@@ -301,7 +301,13 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
     // Compressed initrd segments are cached beside the images, keyed by image
     // digest, so a rebuild concatenates instead of recompressing.
     let segments = Some(linuxkit_build::derived_dir(&cache).join("initrd"));
-    let mut initrd = InitrdSink::new(segments, 6);
+    // Formats that carry the root file system on its own never use the
+    // initrd: then only the kernel, command line and microcode are kept.
+    let mut initrd = if formats.iter().all(|f| formats::needs_rootfs(f)) {
+        InitrdSink::kernel_only(segments, 6)
+    } else {
+        InitrdSink::new(segments, 6)
+    };
     let mut rootfs = RootfsSink::default();
     {
         let mut sinks = vec![&mut initrd as &mut dyn Sink];
