@@ -9,10 +9,10 @@ use crate::error::BuildError;
 use crate::outfile::OutputFile;
 use crate::{SegmentKey, Sink};
 use linuxkit_formats::cpio::{CpioWriter, FIRST_INO};
-use linuxkit_formats::gzip::gzip_parallel;
+use linuxkit_formats::gzip::GzipParallelWriter;
 use linuxkit_formats::tar::TarWriter;
 use linuxkit_formats::{Entry, Kind, Shared};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// The formats of [`ALL_FORMATS`] this build cannot write yet.
@@ -282,19 +282,21 @@ struct Segment {
     key: Option<String>,
     replayed: bool,
     entries: usize,
-    cpio: CpioWriter<Vec<u8>>,
+    /// The segment's cpio, compressed as it is written (parallel gzip,
+    /// the same bytes as compressing the whole cpio at once).
+    cpio: CpioWriter<GzipParallelWriter<Vec<u8>>>,
     kernel: Option<Shared>,
     cmdline: Option<Vec<u8>>,
     ucode: Option<Vec<u8>>,
 }
 
 impl Segment {
-    fn new(key: Option<String>) -> Segment {
+    fn new(key: Option<String>, level: u32) -> Segment {
         Segment {
             key,
             replayed: false,
             entries: 0,
-            cpio: CpioWriter::new(Vec::new(), FIRST_INO),
+            cpio: CpioWriter::new(GzipParallelWriter::new(Vec::new(), level), FIRST_INO),
             kernel: None,
             cmdline: None,
             ucode: None,
@@ -372,7 +374,7 @@ impl InitrdSink {
             cache_dir,
             level,
             initrd: true,
-            current: Segment::new(None),
+            current: Segment::new(None, level),
             gz: Vec::new(),
             kernel: Shared::new(),
             cmdline: Vec::new(),
@@ -441,34 +443,30 @@ impl InitrdSink {
         {
             return Ok(m);
         }
-        let mut gz = Vec::with_capacity(total);
-        for piece in pieces {
-            match piece {
-                Piece::Bytes { gz: b, .. } => gz.extend_from_slice(&b),
-                Piece::File { mut file, len, .. } => {
-                    let at = gz.len();
-                    gz.resize(at + len, 0);
-                    file.read_exact(&mut gz[at..]).map_err(|e| {
-                        BuildError::io(
-                            "cannot read a cached initrd segment (run `linuxkit cache clean` if this persists)",
-                            e,
-                        )
-                    })?;
-                }
+        // Written straight into the whole copy, which is then mapped: no
+        // second buffer of the initrd's size.
+        if let Some(path) = &whole {
+            match store_whole(path, &pieces, total) {
+                Ok(m) => return Ok(m),
+                // Only saves time later: concatenate in memory instead.
+                Err(e) => tracing::debug!("cannot store the initrd in the cache: {e}"),
             }
         }
-        if let Some(path) = &whole
-            && let Err(e) = atomic_write(path, &gz)
-        {
-            // Only saves time later.
-            tracing::debug!("cannot store the initrd in the cache: {e}");
+        let mut gz = Vec::with_capacity(total);
+        for piece in &pieces {
+            append_piece(piece, &mut gz).map_err(|e| {
+                BuildError::io(
+                    "cannot read a cached initrd segment (run `linuxkit cache clean` if this persists)",
+                    e,
+                )
+            })?;
         }
         Ok(gz.into())
     }
 
     /// Close the current segment: compress it, append it, store it if keyed.
     fn close(&mut self) -> Result<(), BuildError> {
-        let seg = std::mem::replace(&mut self.current, Segment::new(None));
+        let seg = std::mem::replace(&mut self.current, Segment::new(None, self.level));
         if seg.replayed {
             return Ok(());
         }
@@ -479,11 +477,11 @@ impl InitrdSink {
         let gz = if seg.entries == 0 {
             Vec::new()
         } else {
-            let cpio = seg
-                .cpio
+            seg.cpio
                 .finish()
-                .map_err(|e| BuildError::Other(format!("cannot write the initrd: {e}")))?;
-            gzip_parallel(&cpio, self.level)
+                .map_err(|e| BuildError::Other(format!("cannot write the initrd: {e}")))?
+                .finish()
+                .map_err(|e| BuildError::io("cannot write the initrd", e))?
         };
         if let Some(key) = &seg.key
             && let Some((gz_path, side_path)) = self.paths(key)
@@ -541,6 +539,44 @@ impl InitrdSink {
             initrd_gz: gz,
         })
     }
+}
+
+/// Append a piece's bytes to `out` (a cached segment is read from its
+/// start, whatever its file offset).
+fn append_piece(piece: &Piece, out: &mut dyn Write) -> std::io::Result<()> {
+    match piece {
+        Piece::Bytes { gz, .. } => out.write_all(gz),
+        Piece::File { file, len, .. } => {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; (*len).min(1 << 20)];
+            let mut at = 0u64;
+            while at < *len as u64 {
+                let n = buf.len().min(*len - at as usize);
+                file.read_exact_at(&mut buf[..n], at)?;
+                out.write_all(&buf[..n])?;
+                at += n as u64;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Write the whole initrd made of `pieces` to `path` (temporary name,
+/// fsync, rename) and map it.
+fn store_whole(path: &Path, pieces: &[Piece], total: usize) -> std::io::Result<Shared> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        for piece in pieces {
+            append_piece(piece, &mut w)?;
+        }
+        w.flush()?;
+    }
+    tmp.as_file().sync_all()?;
+    let file = tmp.persist(path).map_err(|e| e.error)?;
+    Shared::map_file(&file, 0, total)
 }
 
 fn encode_side(
@@ -641,7 +677,7 @@ impl Sink for InitrdSink {
             self.current.replayed = true;
             return Ok(true);
         }
-        self.current = Segment::new(Some(key.to_string()));
+        self.current = Segment::new(Some(key.to_string()), self.level);
         Ok(false)
     }
 
