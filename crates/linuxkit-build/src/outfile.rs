@@ -9,7 +9,7 @@
 //! file is complete: writing 48 MB took 10 ms into the page cache and then
 //! 25–30 ms more in `fsync`. Started early, the disk writes overlap with
 //! producing the data and the final fsync waits only for the last chunk
-//! (a build of `raw-bios` went from 0.069 s to 0.0xx s; numbers in
+//! (a build of `raw-bios` went from 0.069 s to 0.058 s; numbers in
 //! docs/benchmarks.md). The kernel call only queues writeback: it neither
 //! waits for the disk nor makes anything durable, so correctness still
 //! rests on the fsync in [`crate::output::PendingFile::commit`].
