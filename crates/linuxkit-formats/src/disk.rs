@@ -16,7 +16,8 @@ use std::io::{self, Write};
 use std::ops::Range;
 
 /// A raw virtual disk to be written into a container format. Shared
-/// between threads by the scan ([`scan`] reads with both cores).
+/// between threads by the scan for non-zero clusters, which reads with both
+/// cores.
 pub trait DiskSource: Sync {
     /// Size of the disk in bytes.
     fn len(&self) -> u64;
