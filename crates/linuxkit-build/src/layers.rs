@@ -198,16 +198,7 @@ fn remember(record: Option<(std::path::PathBuf, String)>) {
 /// plain copy's `path`, synced; kept under `path` by [`keep_plain`] once
 /// it has been checked.
 fn spool(path: &std::path::Path, r: &mut dyn Read) -> io::Result<tempfile::NamedTempFile> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-    io::copy(r, &mut w)?;
-    w.flush()?;
-    drop(w);
-    tmp.as_file().sync_all()?;
-    Ok(tmp)
+    crate::output::temp_beside(path, |w| io::copy(r, w).map(|_| ()))
 }
 
 /// Rename a spooled plain copy into place and read its entries, mapped.
@@ -218,9 +209,7 @@ fn keep_plain(tmp: tempfile::NamedTempFile, path: &std::path::Path) -> io::Resul
 
 /// The entries of an uncompressed tar file, mapped (contents are slices).
 fn map_entries(file: &std::fs::File) -> io::Result<Vec<Entry>> {
-    let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
-    let tar = Shared::map_file(file, 0, len)?;
-    linuxkit_formats::tar::read_entries_shared(&tar)
+    linuxkit_formats::tar::read_entries_shared(&Shared::map_whole(file)?)
 }
 
 /// Compressed size from which a layer read a second time is kept

@@ -224,10 +224,7 @@ impl Sink for TarSink {
         let path = dir.join(&hex[..2]).join(format!("{hex}.tar"));
         // Mapped, so the segment goes from the page cache to the output
         // without a copy in between.
-        let mapped = std::fs::File::open(&path).and_then(|f| {
-            let len = usize::try_from(f.metadata()?.len()).map_err(std::io::Error::other)?;
-            Shared::map_file(&f, 0, len)
-        });
+        let mapped = std::fs::File::open(&path).and_then(|f| Shared::map_whole(&f));
         if let Ok(bytes) = mapped {
             self.w
                 .write_raw(&bytes)
@@ -352,13 +349,29 @@ pub struct InitrdParts {
 
 /// Write a file atomically (temporary name, fsync, rename), creating its directory.
 pub fn atomic_write(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    temp_beside(path, |w| w.write_all(data))?
+        .persist(path)
+        .map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// A temporary file in `path`'s directory (created if need be) holding
+/// what `write` wrote through a 1 MiB buffer, synced: renamed onto `path`
+/// by the caller once its contents are known to be good.
+pub fn temp_beside(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<tempfile::NamedTempFile> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        write(&mut w)?;
+        w.flush()?;
+    }
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    Ok(tmp)
 }
 
 fn key_hex(key: &str) -> String {
@@ -564,17 +577,7 @@ fn append_piece(piece: &Piece, out: &mut dyn Write) -> std::io::Result<()> {
 /// Write the whole initrd made of `pieces` to `path` (temporary name,
 /// fsync, rename) and map it.
 fn store_whole(path: &Path, pieces: &[Piece], total: usize) -> std::io::Result<Shared> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        for piece in pieces {
-            append_piece(piece, &mut w)?;
-        }
-        w.flush()?;
-    }
-    tmp.as_file().sync_all()?;
+    let tmp = temp_beside(path, |w| pieces.iter().try_for_each(|p| append_piece(p, w)))?;
     let file = tmp.persist(path).map_err(|e| e.error)?;
     Shared::map_file(&file, 0, total)
 }

@@ -30,12 +30,17 @@ pub fn assemble_shared<'a>(
     len: usize,
     segments: impl IntoIterator<Item = (u64, &'a [u8])>,
 ) -> Shared {
+    assemble(len, segments).into()
+}
+
+/// [`assemble_shared`], as a vector.
+pub fn assemble<'a>(len: usize, segments: impl IntoIterator<Item = (u64, &'a [u8])>) -> Vec<u8> {
     let mut out = vec![0u8; len];
     for (off, bytes) in segments {
         let at = off as usize;
         out[at..at + bytes.len()].copy_from_slice(bytes);
     }
-    out.into()
+    out
 }
 
 /// CRC-32 (IEEE, as gzip's) of a stream, with the byte count: the API of

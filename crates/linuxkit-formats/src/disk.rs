@@ -237,12 +237,10 @@ impl SparseImage {
 
     /// The whole image in one buffer (zeros between the segments).
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = vec![0u8; usize::try_from(self.len).unwrap_or(usize::MAX)];
-        for (off, data) in &self.segments {
-            let at = *off as usize;
-            v[at..at + data.len()].copy_from_slice(data);
-        }
-        v
+        crate::buf::assemble(
+            usize::try_from(self.len).unwrap_or(usize::MAX),
+            self.segments.iter().map(|(o, d)| (*o, &d[..])),
+        )
     }
 }
 
@@ -527,15 +525,11 @@ fn crc32(data: &[u8]) -> u32 {
 /// content hash (no CRC: a data cluster's zero test stops at its first
 /// non-zero byte, so this reads little more than the zero runs).
 pub(crate) fn nonzero_clusters(src: &dyn DiskSource) -> io::Result<Vec<u64>> {
-    let mut buf = vec![0u8; CLUSTER as usize];
     let mut out = Vec::new();
-    for range in candidate_clusters(src) {
-        for c in range {
-            if !crate::buf::is_zero(cluster(src, c, &mut buf)?) {
-                out.push(c);
-            }
-        }
-    }
+    for_each_nonzero_cluster::<io::Error>(src, |c, _| {
+        out.push(c);
+        Ok(())
+    })?;
     Ok(out)
 }
 

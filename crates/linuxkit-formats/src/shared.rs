@@ -70,6 +70,12 @@ impl Shared {
         };
         Ok(Shared(bytes::Bytes::from_owner(map)))
     }
+
+    /// The whole of `file`, mapped as by [`Shared::map_file`].
+    pub fn map_whole(file: &std::fs::File) -> std::io::Result<Shared> {
+        let len = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
+        Shared::map_file(file, 0, len)
+    }
 }
 
 impl Deref for Shared {

@@ -65,12 +65,6 @@ fn fingerprint(uki: &SparseImage) -> Fingerprint {
     fp
 }
 
-/// A UKI held whole, as a one-segment image.
-fn whole(uki: Shared) -> Result<SparseImage, BuildError> {
-    SparseImage::new(uki.len() as u64, vec![(0, uki)])
-        .map_err(|e| BuildError::Other(format!("internal error: {e}")))
-}
-
 /// The seed of a volume ID or GUID: SHA-256 of the label and fingerprint.
 fn seed(label: &[u8], fp: &Fingerprint) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -96,7 +90,7 @@ fn fat32_clusters(img: &FatImage) -> u64 {
 /// else 512-byte clusters, the volume grown to 34 MiB if needed
 /// (fsck.fat and mtools reject a FAT32 with fewer clusters).
 pub fn esp_fat(uki: Shared, mtime: i64, hidden_sectors: u32) -> Result<FatImage, BuildError> {
-    let uki = whole(uki)?;
+    let uki = SparseImage::whole(uki);
     esp_fat_with(&uki, &fingerprint(&uki), mtime, hidden_sectors)
 }
 
@@ -143,7 +137,7 @@ fn esp_fat_with(
 /// BIOS bootable" as upstream, name `EFI System`) from LBA 2048 holding the
 /// UKI, sized to the content (whole MiB).
 pub fn esp_disk(uki: Shared, mtime: i64) -> Result<SparseImage, BuildError> {
-    esp_disk_of(&whole(uki)?, mtime)
+    esp_disk_of(&SparseImage::whole(uki), mtime)
 }
 
 /// [`esp_disk`] of a UKI in segments.
