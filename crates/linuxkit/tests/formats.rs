@@ -363,17 +363,20 @@ fn el_torito_fat(iso: &Path, dest: &Path) {
     extract(iso, lba * 2048, sectors * 512, dest);
 }
 
-fn json_u64(json: &str, key: &str) -> u64 {
-    let at = json
-        .find(&format!("\"{key}\":"))
-        .unwrap_or_else(|| panic!("{key} in {json}"));
-    json[at + key.len() + 3..]
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
+/// `qemu-img info --output=json` of `file`, parsed. Since QEMU 8 the
+/// protocol node sits under `"children"` with a `"virtual-size"` of its own:
+/// the image's values are the top-level ones.
+fn qemu_img_info(fmt: &str, file: &str) -> serde_json::Value {
+    let o = tool("qemu-img", &["info", "--output=json", "-f", fmt, file]);
+    assert!(o.status.success(), "qemu-img info {file}: {o:?}");
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("qemu-img info {file}: {e}: {o:?}"))
+}
+
+/// The top-level integer `key` of qemu-img's JSON.
+fn json_u64(json: &serde_json::Value, key: &str) -> u64 {
+    json.get(key)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("no integer {key} at the top level of {json}"))
 }
 
 /// Every format, in three builds (the names of vhd/dynamic-vhd/azure and
@@ -467,12 +470,9 @@ fn every_format_is_reproducible_and_passes_independent_checkers() {
     }
     let out = check("qemu-img", &["check", "-f", "vmdk", s(&p("m.vmdk"))]);
     assert!(out.contains("No errors were found"), "{out}");
-    let info = check(
-        "qemu-img",
-        &["info", "--output=json", "-f", "vmdk", s(&p("m.vmdk"))],
-    );
-    assert!(
-        info.contains("\"create-type\": \"streamOptimized\""),
+    let info = qemu_img_info("vmdk", s(&p("m.vmdk")));
+    assert_eq!(
+        info["format-specific"]["data"]["create-type"], "streamOptimized",
         "{info}"
     );
     assert_eq!(json_u64(&info, "virtual-size"), 1 << 30);
@@ -481,10 +481,7 @@ fn every_format_is_reproducible_and_passes_independent_checkers() {
         ("b.vhd", 25 << 30),
         ("c.vhd", 1 << 30),
     ] {
-        let info = check(
-            "qemu-img",
-            &["info", "--output=json", "-f", "vpc", s(&p(f))],
-        );
+        let info = qemu_img_info("vpc", s(&p(f)));
         assert_eq!(json_u64(&info, "virtual-size"), size, "{f}: {info}");
     }
     assert_eq!(std::fs::metadata(p("m.raw")).unwrap().len(), 1 << 30);
