@@ -69,8 +69,17 @@ fn base_name(arg: &str) -> String {
 pub fn load_config(files: &[String]) -> Result<(Moby, Vec<PathBuf>)> {
     let packages = std::cell::RefCell::new(Vec::<PathBuf>::new());
     let pkg_opts = linuxkit_pkg::build::BuildOptions::default();
+    let unresolved = std::cell::RefCell::new(Vec::<String>::new());
     let resolver = |dir: &Path| {
-        let tag = linuxkit_pkg::build::show_tag(dir, &pkg_opts).ok()?;
+        let tag = match linuxkit_pkg::build::show_tag(dir, &pkg_opts) {
+            Ok(t) => t,
+            Err(e) => {
+                unresolved
+                    .borrow_mut()
+                    .push(crate::cli::unresolved_pkg(dir, &e));
+                return None;
+            }
+        };
         let mut p = packages.borrow_mut();
         if !p.iter().any(|d| d == dir) {
             p.push(dir.to_path_buf());
@@ -93,8 +102,13 @@ pub fn load_config(files: &[String]) -> Result<(Moby, Vec<PathBuf>)> {
             text: &text,
             template_dir: if local { dir } else { None },
         };
-        let m = linuxkit_config::parse(&input, Some(&resolver))
-            .map_err(|e| anyhow!("invalid config:\n{e}"))?;
+        let m = linuxkit_config::parse(&input, Some(&resolver)).map_err(|e| {
+            let why = unresolved.borrow().join("\n");
+            anyhow!(
+                "invalid config:\n{why}{}{e}",
+                if why.is_empty() { "" } else { "\n" }
+            )
+        })?;
         linuxkit_config::merge(&mut moby, m).map_err(|e| anyhow!("invalid config:\n{e}"))?;
     }
     Ok((moby, packages.into_inner()))
@@ -259,7 +273,7 @@ pub fn run(args: BuildArgs, reg: &super::registry::RegistryFlags) -> Result<()> 
     // The boot loader files, only when a format needs them.
     let boot_files = if formats.iter().any(|f| formats::needs_boot_files(f)) {
         Some(load_bootloaders(
-            &args.bootloaders,
+            &crate::cli::bootloaders_or_default(args.bootloaders.as_deref(), &args.files)?,
             &cache,
             &platform,
             &pkg_opts,
