@@ -306,24 +306,25 @@ pub struct PkgCommon {
     #[arg(long = "registry-creds", global = true, value_name = "REG=CREDS")]
     pub registry_creds: Vec<String>,
     /// Allow network access during the build (BuildKit only: native builds run no commands)
-    #[arg(long, global = true, conflicts_with = "nonetwork")]
+    #[arg(long, global = true)]
     pub network: bool,
     /// Disallow network access during the build (BuildKit only: native builds run no commands)
     #[arg(long, global = true)]
     pub nonetwork: bool,
     /// Use the build cache (BuildKit only)
-    #[arg(long = "enable-cache", global = true, conflicts_with = "disable_cache")]
+    #[arg(long = "enable-cache", global = true)]
     pub enable_cache: bool,
     /// Disable the build cache (BuildKit only)
     #[arg(long = "disable-cache", global = true)]
     pub disable_cache: bool,
 }
 
-/// The flags of `pkg build` and `pkg push`.
+/// The flags of `pkg build` and `pkg push`. (Booleans that exclude each
+/// other are checked by value in cmd/pkg.rs: `--force=false --pull` is fine.)
 #[derive(Args, Debug, Clone)]
 pub struct PkgBuildFlags {
     /// Build even if the image is already in the cache
-    #[arg(long, conflicts_with_all = ["pull", "nobuild"])]
+    #[arg(long)]
     pub force: bool,
     /// Pull the image if the registry has it and the cache does not, instead of building it
     #[arg(long)]

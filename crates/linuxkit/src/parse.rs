@@ -56,9 +56,21 @@ fn cobra_bool(a: Arg) -> Arg {
         .hide_possible_values(true)
 }
 
-/// Apply [`cobra_bool`] to every argument of `cmd` and its subcommands.
+/// Apply [`cobra_bool`] to every argument of `cmd` and its subcommands;
+/// list global flags after a command's own in help (in declaration order),
+/// and keep environment values out of help texts.
 pub fn cobra_bools(cmd: Command) -> Command {
-    cmd.mut_args(cobra_bool).mut_subcommands(cobra_bools)
+    let mut global = 1000;
+    cmd.mut_args(|a| {
+        let a = cobra_bool(a).hide_env_values(true);
+        if a.is_global_set() {
+            global += 1;
+            a.display_order(global)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(cobra_bools)
 }
 
 /// The whole command tree, as parsed.
@@ -340,5 +352,33 @@ mod tests {
             let args = with(Some(format!("--{long}=maybe")));
             assert!(command().try_get_matches_from(&args).is_err(), "{args:?}");
         }
+    }
+
+    /// `--help` of every command and subcommand, as users see it.
+    #[test]
+    fn help_snapshots() {
+        fn walk(cmd: &mut Command, path: &mut Vec<String>) {
+            let text = cmd.render_long_help().to_string();
+            let name = if path.is_empty() {
+                "help".to_string()
+            } else {
+                format!("help-{}", path.join("-"))
+            };
+            insta::assert_snapshot!(name, text);
+            let names: Vec<String> = cmd
+                .get_subcommands()
+                .filter(|s| s.get_name() != "help")
+                .map(|s| s.get_name().to_string())
+                .collect();
+            for n in names {
+                let sub = cmd.find_subcommand_mut(&n).unwrap();
+                path.push(n);
+                walk(sub, path);
+                path.pop();
+            }
+        }
+        let mut root = command().term_width(100);
+        root.build();
+        walk(&mut root, &mut Vec::new());
     }
 }

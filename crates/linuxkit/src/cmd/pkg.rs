@@ -41,7 +41,13 @@ fn warn_buildkit_only(names: &[&str]) {
     }
 }
 
-fn common_warnings(c: &PkgCommon) {
+fn common_warnings(c: &PkgCommon) -> Result<()> {
+    if c.network && c.nonetwork {
+        bail!("--network and --nonetwork cannot be used together");
+    }
+    if c.enable_cache && c.disable_cache {
+        bail!("--enable-cache and --disable-cache cannot be used together");
+    }
     let mut set = Vec::new();
     if c.network {
         set.push("--network");
@@ -56,9 +62,15 @@ fn common_warnings(c: &PkgCommon) {
         set.push("--disable-cache");
     }
     warn_buildkit_only(&set);
+    Ok(())
 }
 
 fn build_flag_warnings(f: &PkgBuildFlags) -> Result<()> {
+    for (on, other) in [(f.pull, "--pull"), (f.nobuild, "--nobuild")] {
+        if f.force && on {
+            bail!("--force and {other} cannot be used together");
+        }
+    }
     if f.docker {
         bail!(
             "--docker: linuxkit-rs talks to no docker engine; export the image with `linuxkit cache export --format docker --outfile FILE IMAGE` and `docker load` it"
@@ -94,7 +106,7 @@ fn open_cache(flag: Option<PathBuf>) -> Result<Cache> {
 /// Run a `pkg` subcommand.
 pub fn run(args: PkgArgs, cache: Option<PathBuf>, reg: &RegistryFlags) -> Result<()> {
     let mut opts = options(&args.common);
-    common_warnings(&args.common);
+    common_warnings(&args.common)?;
     let reg = RegistryFlags {
         creds: args.common.registry_creds.clone(),
         ..reg.clone()
