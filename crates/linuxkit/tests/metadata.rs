@@ -152,6 +152,8 @@ fn run_qemu_data_and_data_file_go_to_the_state_directory() {
 struct Server {
     child: std::process::Child,
     url: String,
+    /// What it logged after its first line (`METHOD PATH` per request).
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Server {
@@ -179,9 +181,16 @@ fn serve(dir: &Path) -> Server {
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .trim_end_matches('/')
         .to_string();
-    // keep draining the request log
-    std::thread::spawn(move || for _ in err.lines() {});
-    Server { child, url }
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for l in err.lines().map_while(Result::ok) {
+            let mut g = sink.lock().unwrap();
+            g.push_str(&l);
+            g.push('\n');
+        }
+    });
+    Server { child, url, log }
 }
 
 /// curl: (status, headers, body).
@@ -366,4 +375,104 @@ fn push_ipxe_and_equinixmetal_write_the_build_and_its_script() {
         &[],
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("kernel file does not exist"));
+}
+
+/// The repository's top directory.
+fn repo_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Network boot: `examples/minimal.yml` built as kernel+initrd, pushed with
+/// `push ipxe`, served by `linuxkit serve`; QEMU (TCG) with Debian's iPXE
+/// ROM boots from the network (`-boot n`, user networking's `bootfile=`
+/// naming the script's URL) until the system's getty starts. One boot,
+/// bounded.
+#[test]
+fn a_build_netboots_through_ipxe_from_linuxkit_serve() {
+    use std::time::{Duration, Instant};
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    // the package cache the boot tests share (see tests/boot.rs)
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let dir = d.to_str().unwrap();
+    ok(&linuxkit(
+        &repo_root(),
+        &[
+            "build",
+            "--no-sbom",
+            "--name",
+            "minimal",
+            "--dir",
+            dir,
+            "--cache",
+            cache.to_str().unwrap(),
+            "examples/minimal.yml",
+        ],
+        &[],
+    ));
+    let www = d.join("www");
+    let s = serve(&www_dir(&www));
+    let port = s.url.rsplit(':').next().unwrap().to_string();
+    let base = format!("http://10.0.2.2:{port}");
+    ok(&linuxkit(
+        d,
+        &[
+            "push",
+            "ipxe",
+            "--base-url",
+            &base,
+            "--destination",
+            www.to_str().unwrap(),
+            "minimal",
+        ],
+        &[],
+    ));
+    let console = d.join("console.log");
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args(["-machine", "q35,accel=tcg", "-m", "1024", "-boot", "n"])
+        .args(["-device", "virtio-net-pci,netdev=n0"])
+        .arg("-netdev")
+        .arg(format!("user,id=n0,bootfile={base}/minimal.ipxe"))
+        .args(["-display", "none", "-monitor", "none", "-serial"])
+        .arg(format!("file:{}", console.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qemu-system-x86_64 (Debian: qemu-system-x86, ipxe-qemu)");
+    let start = Instant::now();
+    let read = || String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default()).to_string();
+    let marker = "(ns: getty)";
+    let found = loop {
+        if read().contains(marker) {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(420) || qemu.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    let out = read();
+    let tail = &out[out.len().saturating_sub(3000)..];
+    assert!(found, "no {marker:?} on the console:\n{tail}");
+    // iPXE fetched the script, the kernel and the initrd from `serve`
+    let log = s.log.lock().unwrap().clone();
+    for p in ["/minimal.ipxe", "/minimal-kernel", "/minimal-initrd.img"] {
+        assert!(
+            log.contains(&format!("GET {p}")),
+            "{p} not requested:\n{log}"
+        );
+    }
+}
+
+/// Create and return the directory `p`.
+fn www_dir(p: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(p).unwrap();
+    p.to_path_buf()
 }
