@@ -476,3 +476,73 @@ fn www_dir(p: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(p).unwrap();
     p.to_path_buf()
 }
+
+/// `run qemu --data` to `pkg/metadata` in the guest: the JSON user data is
+/// expanded under /run/config with its modes, the provider is the CD-ROM.
+/// One boot, bounded.
+#[test]
+fn data_given_to_run_qemu_is_expanded_under_run_config_by_pkg_metadata() {
+    use std::time::{Duration, Instant};
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    ok(&linuxkit(
+        &repo_root(),
+        &[
+            "build",
+            "--no-sbom",
+            "--name",
+            "meta",
+            "--dir",
+            d.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+            "crates/linuxkit/tests/yml/metadata.yml",
+        ],
+        &[],
+    ));
+    let data = r#"{"ssh":{"perm":"0700","entries":{"authorized_keys":{"perm":"0600","content":"ssh-ed25519 AAAAtest user"}}},"web":{"entries":{"index.html":{"perm":"0444","content":"hi"}}},"..":{"content":"escape"}}"#;
+    let console = d.join("console.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_linuxkit"))
+        .current_dir(d)
+        .env("HOME", d)
+        .args(["run", "qemu", "--accel", "tcg", "--console-file"])
+        .arg(&console)
+        .args(["--data", data, "meta"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let read = || String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default()).to_string();
+    loop {
+        if read().contains("META done") || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Ok(pid) = std::fs::read_to_string(d.join("meta-state/qemu.pid")) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+    let c = read();
+    let tail = &c[c.len().saturating_sub(4000)..];
+    for line in [
+        "META 700 ./ssh",
+        "META 600 ./ssh/authorized_keys",
+        "META 444 ./web/index.html",
+        "META 644 ./userdata",
+        "META provider CDROM /dev/sr0",
+        "META key ssh-ed25519 AAAAtest user",
+        "META done",
+    ] {
+        assert!(c.contains(line), "console lacks {line:?}:\n{tail}");
+    }
+    assert!(!c.contains("escape"), "{tail}");
+}
