@@ -53,11 +53,19 @@ pub enum Command {
     Push(PushCommand),
     /// Run an image (default backend on Linux: qemu)
     Run(RunArgs),
-    /// Serve a directory over HTTP (not implemented yet)
+    /// Serve a directory over HTTP (GET/HEAD, byte ranges; nothing outside the directory)
     Serve {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// Address to listen on: `:PORT` (every interface), `HOST:PORT` or `PORT`
+        #[arg(
+            long,
+            visible_alias = "listen",
+            default_value = ":8080",
+            value_name = "ADDR"
+        )]
+        port: String,
+        /// Directory to serve
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        directory: PathBuf,
     },
     /// Print a shell completion script: `source <(linuxkit completion bash)`
     Completion {
@@ -211,18 +219,47 @@ pub enum PushCommand {
         /// Where to push, e.g. registry.example:5000/me/system:v1
         reference: String,
     },
+    /// Copy a kernel+initrd build and its iPXE script to a file:// destination (Equinix Metal's script)
+    Equinixmetal(PushIpxeArgs),
+    /// Copy a kernel+initrd build and an iPXE script booting it to a file:// destination
+    Ipxe(PushIpxeArgs),
     /// Clouds (aws, azure, gcp, openstack, ...): not implemented yet
     #[command(external_subcommand)]
     Other(Vec<String>),
 }
 
+/// `push equinixmetal` / `push ipxe` (upstream's `push equinixmetal` flags).
+#[derive(Args, Debug)]
+pub struct PushIpxeArgs {
+    /// Base URL the kernel, initrd and iPXE script are served from (equinixmetal: or METAL_BASE_URL)
+    #[arg(long = "base-url", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Prefix of the kernel and initrd files (default: PREFIX; equinixmetal: or METAL_NAME)
+    #[arg(long = "img-name", value_name = "NAME")]
+    pub img_name: Option<String>,
+    /// Image architecture: x86_64 or aarch64 (default: this machine's)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Decompress (gunzip) the kernel and initrd while copying (default: true on arm64)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub decompress: Option<bool>,
+    /// Where to write the files: file:///DIR or DIR
+    #[arg(long, value_name = "URL")]
+    pub destination: Option<String>,
+    /// The build prefix (`PREFIX-kernel`, `PREFIX-initrd.img`, `PREFIX-cmdline`)
+    #[arg(default_value = "equinixmetal")]
+    pub prefix: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum MetadataCommand {
-    /// Create an ISO with metadata (not implemented yet)
+    /// Create an ISO 9660 image holding DATA as the file `config` (for the metadata package)
     Create {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// The ISO to write
+        file: PathBuf,
+        /// The metadata
+        #[arg(allow_hyphen_values = true)]
+        data: String,
     },
 }
 
@@ -475,10 +512,10 @@ pub struct QemuArgs {
     /// Boot kernel+initrd (detected otherwise)
     #[arg(long)]
     pub kernel: bool,
-    /// Metadata string for the guest (needs the ISO writer; not implemented yet)
+    /// Metadata for the guest: written as `config` to <state>/data.iso, attached as a CD-ROM
     #[arg(long)]
     pub data: Option<String>,
-    /// Metadata file for the guest (needs the ISO writer; not implemented yet)
+    /// File whose contents are the metadata (as --data; not both)
     #[arg(long = "data-file")]
     pub data_file: Option<PathBuf>,
     /// Write the serial console to this file instead of the terminal
