@@ -110,37 +110,6 @@ pub fn base_name(arg: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        assert_eq!(base_name("examples/minimal.yml"), "minimal");
-        assert_eq!(base_name("-"), "moby");
-        assert_eq!(base_name("https://x/y/a.yaml"), "a");
-    }
-
-    #[test]
-    fn merges_in_order_and_names_after_the_last() {
-        let src = |name: &str, text: &str| Source {
-            name: name.into(),
-            text: text.into(),
-            local: false,
-        };
-        let c = Config::load(&[
-            src("a.yml", "kernel:\n  image: k:1\n  cmdline: console=ttyS0\n"),
-            src("dir/b.yml", "kernel:\n  image: k:2\n"),
-        ])
-        .unwrap();
-        assert_eq!(c.moby.kernel.image, "k:2");
-        assert_eq!(c.name, "b");
-        let e = Config::load(&[src("bad.yml", "kernel:\n  imgae: k:1\n")]).unwrap_err();
-        let msg = e.to_string();
-        assert!(msg.starts_with("invalid config:\nbad.yml:2:3:"), "{msg}");
-    }
-}
-
 /// Why an `@pkg:` template naming `dir` did not resolve, for the error the
 /// unresolved `@pkg:...` scalar then causes.
 fn unresolved_pkg(dir: &Path, e: &linuxkit_pkg::PkgError) -> String {
@@ -175,4 +144,35 @@ pub fn default_bootloaders(config: &Config, cwd: &Path) -> Result<String, BuildE
     Err(BuildError::Other(
         "this format needs boot loader files, and no pkg/bootloaders package was found beside the configuration or in the current directory (or their parents): pass --bootloaders @pkg:DIR (a checkout's pkg/bootloaders) or --bootloaders REF (an image holding the files, see pkg/bootloaders/README.md)".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(base_name("examples/minimal.yml"), "minimal");
+        assert_eq!(base_name("-"), "moby");
+        assert_eq!(base_name("https://x/y/a.yaml"), "a");
+    }
+
+    #[test]
+    fn merges_in_order_and_names_after_the_last() {
+        let src = |name: &str, text: &str| Source {
+            name: name.into(),
+            text: text.into(),
+            local: false,
+        };
+        let c = Config::load(&[
+            src("a.yml", "kernel:\n  image: k:1\n  cmdline: console=ttyS0\n"),
+            src("dir/b.yml", "kernel:\n  image: k:2\n"),
+        ])
+        .unwrap();
+        assert_eq!(c.moby.kernel.image, "k:2");
+        assert_eq!(c.name, "b");
+        let e = Config::load(&[src("bad.yml", "kernel:\n  imgae: k:1\n")]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("invalid config:\nbad.yml:2:3:"), "{msg}");
+    }
 }
