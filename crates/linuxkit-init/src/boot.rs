@@ -417,21 +417,31 @@ fn sysctls() {
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue;
         };
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
-            let Some((k, v)) = line.split_once('=') else {
-                continue;
-            };
-            let (k, v) = (k.trim().trim_start_matches('-'), v.trim());
+        for (k, v) in parse_sysctl(&text) {
             let path = Path::new("/proc/sys").join(k.replace('.', "/"));
             if let Err(e) = std::fs::write(&path, v) {
                 log(&format!("warning: sysctl {k}={v} ({}): {e}", f.display()));
             }
         }
     }
+}
+
+/// The `key = value` settings of a sysctl.conf text, in order (comments
+/// `#`/`;` and lines without `=` skipped; a leading `-`, "ignore errors",
+/// dropped: every error is only a warning here).
+fn parse_sysctl(text: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        out.push((k.trim().trim_start_matches('-'), v.trim()));
+    }
+    out
 }
 
 /// Print /etc/issue on every `console=` tty.
@@ -619,5 +629,24 @@ fn finish(action: Action) -> ! {
     // reboot(2) does not return on success.
     loop {
         std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_files_are_parsed_like_procps() {
+        let text =
+            "# comment\n; also\n\nnet.ipv4.ip_forward = 1\n-kernel.x=a b \nnonsense\n vm.y=\n";
+        assert_eq!(
+            parse_sysctl(text),
+            [
+                ("net.ipv4.ip_forward", "1"),
+                ("kernel.x", "a b"),
+                ("vm.y", "")
+            ]
+        );
     }
 }
