@@ -356,6 +356,10 @@ fn a_check_service_reports_its_container_from_inside_and_failures_do_not_stop_th
     has("ONSHUTDOWN farewell ran");
     let off = c.find("ONSHUTDOWN farewell ran").unwrap();
     assert!(c.find("stopping services").unwrap() < off);
+    // talker's `sleep` is its PID namespace's init, which ignores SIGTERM: it
+    // holds the shutdown for the grace time, and the log names it.
+    has("service talker held the shutdown: still running");
+    assert!(c.find("service talker held the shutdown").unwrap() < off);
     assert_eq!(o.code, Some(0), "QEMU exit status; stderr: {}", o.stderr);
     // the boot time line that the benchmark reads
     assert!(c.contains("all services started (4) in "), "{}", tail(c));
