@@ -7,6 +7,8 @@
 //! stopped, onshutdown containers run, processes killed, filesystems
 //! unmounted, then reboot(2).
 
+mod shutdown;
+
 use crate::{modules, supervisor, sys};
 use nix::libc;
 use nix::mount::MsFlags;
@@ -14,6 +16,7 @@ use nix::sys::reboot::RebootMode;
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
+use shutdown::Action;
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
@@ -414,21 +417,31 @@ fn sysctls() {
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue;
         };
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
-            let Some((k, v)) = line.split_once('=') else {
-                continue;
-            };
-            let (k, v) = (k.trim().trim_start_matches('-'), v.trim());
+        for (k, v) in parse_sysctl(&text) {
             let path = Path::new("/proc/sys").join(k.replace('.', "/"));
             if let Err(e) = std::fs::write(&path, v) {
                 log(&format!("warning: sysctl {k}={v} ({}): {e}", f.display()));
             }
         }
     }
+}
+
+/// The `key = value` settings of a sysctl.conf text, in order (comments
+/// `#`/`;` and lines without `=` skipped; a leading `-`, "ignore errors",
+/// dropped: every error is only a warning here).
+fn parse_sysctl(text: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        out.push((k.trim().trim_start_matches('-'), v.trim()));
+    }
+    out
 }
 
 /// Print /etc/issue on every `console=` tty.
@@ -549,12 +562,6 @@ fn power_button() {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Action {
-    PowerOff,
-    Reboot,
-}
-
 fn signal_loop(mut sup: Option<Pid>, mask: &SigSet) -> ! {
     let mut shutdown: Option<(Action, Instant)> = None;
     loop {
@@ -563,14 +570,8 @@ fn signal_loop(mut sup: Option<Pid>, mask: &SigSet) -> ! {
             None => Duration::from_secs(3600),
         };
         let sig = wait_signal(mask, timeout);
-        match sig {
-            Some(Signal::SIGCHLD) | None => {}
-            Some(Signal::SIGTERM) | Some(Signal::SIGINT) => {
-                shutdown.get_or_insert_with(|| begin(Action::Reboot, sup));
-            }
-            Some(_) => {
-                shutdown.get_or_insert_with(|| begin(Action::PowerOff, sup));
-            }
+        if let Some(action) = sig.and_then(Action::for_signal) {
+            shutdown.get_or_insert_with(|| begin(action, sup));
         }
         // Reap everything; note when the supervisor ends.
         loop {
@@ -624,48 +625,28 @@ fn wait_signal(mask: &SigSet, timeout: Duration) -> Option<Signal> {
 
 /// The end: kill everything, sync, unmount, reboot(2).
 fn finish(action: Action) -> ! {
-    let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until {
-        match waitpid(
-            Pid::from_raw(-1),
-            Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
-        ) {
-            Err(nix::errno::Errno::ECHILD) => break,
-            Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(20)),
-            _ => {}
-        }
-    }
-    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
-    while let Ok(st) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
-        if st == WaitStatus::StillAlive {
-            break;
-        }
-    }
-    nix::unistd::sync();
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    for line in mounts.lines().rev() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let (Some(target), Some(fstype)) = (f.get(1), f.get(2)) else {
-            continue;
-        };
-        let flags = match *fstype {
-            "ext2" | "ext3" | "ext4" | "btrfs" | "xfs" | "vfat" | "msdos" | "overlay" => {
-                nix::mount::MntFlags::empty()
-            }
-            "nfs" | "nfs4" | "cifs" => nix::mount::MntFlags::MNT_DETACH,
-            _ => continue,
-        };
-        let _ = nix::mount::umount2(*target, flags);
-    }
-    nix::unistd::sync();
-    let mode = match action {
-        Action::PowerOff => RebootMode::RB_POWER_OFF,
-        Action::Reboot => RebootMode::RB_AUTOBOOT,
-    };
-    let _ = nix::sys::reboot::reboot(mode);
+    shutdown::finish(&mut shutdown::Linux, action);
     // reboot(2) does not return on success.
     loop {
         std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_files_are_parsed_like_procps() {
+        let text =
+            "# comment\n; also\n\nnet.ipv4.ip_forward = 1\n-kernel.x=a b \nnonsense\n vm.y=\n";
+        assert_eq!(
+            parse_sysctl(text),
+            [
+                ("net.ipv4.ip_forward", "1"),
+                ("kernel.x", "a b"),
+                ("vm.y", "")
+            ]
+        );
     }
 }

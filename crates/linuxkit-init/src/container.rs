@@ -110,7 +110,12 @@ pub struct Started {
 impl Bundle {
     /// The bundles of a phase, in name order (none when the directory is missing).
     pub fn list(phase: Phase) -> Vec<Bundle> {
-        let mut v: Vec<Bundle> = std::fs::read_dir(phase.dir())
+        Bundle::list_in(Path::new(phase.dir()), phase)
+    }
+
+    /// The bundles (subdirectories) of `dir`, in name order.
+    fn list_in(dir: &Path, phase: Phase) -> Vec<Bundle> {
+        let mut v: Vec<Bundle> = std::fs::read_dir(dir)
             .map(|rd| {
                 rd.filter_map(Result::ok)
                     .filter(|e| e.path().is_dir())
@@ -315,69 +320,81 @@ pub fn forget_state(name: &str) {
 /// directory. Bundles with `lower/` get an overlay on rootfs at start and
 /// need nothing. Returns how many were made.
 pub fn precreate_mountpoints() -> usize {
+    let all: Vec<Bundle> = [Phase::Onboot, Phase::Service, Phase::Shutdown]
+        .into_iter()
+        .flat_map(Bundle::list)
+        .collect();
+    precreate_for(&all)
+}
+
+/// [`precreate_mountpoints`] for the given bundles.
+fn precreate_for(bundles: &[Bundle]) -> usize {
     let mut made = 0;
-    for phase in Phase::ALL {
-        for b in Bundle::list(phase) {
-            // The directory the container's root really is: the rootfs, or
-            // the source that runtime.json binds onto it (the build stores
-            // an image used twice only once); an overlay root is writable.
-            let mut rootfs = b.dir.join(ROOTFS);
-            let rt = b.runtime().unwrap_or_default();
-            let mut overlay = false;
-            for m in &rt.mounts {
-                if b.abs(&m.destination) == rootfs {
-                    if m.r#type == "overlay" {
-                        overlay = true;
-                    } else if m.options.iter().any(|o| o == "bind" || o == "rbind") {
-                        rootfs = PathBuf::from(&m.source);
-                    }
+    for b in bundles {
+        // The directory the container's root really is: the rootfs, or
+        // the source that runtime.json binds onto it (the build stores
+        // an image used twice only once); an overlay root is writable.
+        let mut rootfs = b.dir.join(ROOTFS);
+        let rt = b.runtime().unwrap_or_default();
+        let mut overlay = false;
+        for m in &rt.mounts {
+            if b.abs(&m.destination) == rootfs {
+                if m.r#type == "overlay" {
+                    overlay = true;
+                } else if m.options.iter().any(|o| o == "bind" || o == "rbind") {
+                    rootfs = PathBuf::from(&m.source);
                 }
             }
-            if overlay || !rootfs.is_dir() {
+        }
+        if overlay || !rootfs.is_dir() {
+            continue;
+        }
+        let Ok(data) = std::fs::read(b.dir.join(CONFIG_JSON)) else {
+            continue;
+        };
+        let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&data) else {
+            continue;
+        };
+        let Some(mounts) = spec.get("mounts").and_then(|m| m.as_array()) else {
+            continue;
+        };
+        for m in mounts {
+            let Some(dest) = m.get("destination").and_then(|d| d.as_str()) else {
+                continue;
+            };
+            if dest.split('/').any(|c| c == "..") {
                 continue;
             }
-            let Ok(data) = std::fs::read(b.dir.join(CONFIG_JSON)) else {
+            // Symlinks resolved inside the rootfs, as the runtime resolves
+            // the destination: never out of it.
+            let Some(target) = resolve_in(&rootfs, dest) else {
                 continue;
             };
-            let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&data) else {
+            if std::fs::symlink_metadata(&target).is_ok() {
                 continue;
+            }
+            let source = m.get("source").and_then(|s| s.as_str()).unwrap_or("");
+            let is_bind = m.get("type").and_then(|t| t.as_str()) == Some("bind")
+                || m.get("options")
+                    .and_then(|o| o.as_array())
+                    .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"));
+            let file = is_bind && std::fs::metadata(source).is_ok_and(|m| !m.is_dir());
+            let ok = if file {
+                target
+                    .parent()
+                    .map(|p| sys::mkdir_p(p, 0o755).is_ok())
+                    .unwrap_or(false)
+                    && std::fs::File::create(&target).is_ok()
+            } else {
+                sys::mkdir_p(&target, 0o755).is_ok()
             };
-            let Some(mounts) = spec.get("mounts").and_then(|m| m.as_array()) else {
-                continue;
-            };
-            for m in mounts {
-                let Some(dest) = m.get("destination").and_then(|d| d.as_str()) else {
-                    continue;
-                };
-                let target = rootfs.join(dest.trim_start_matches('/'));
-                // never follow a symlink out of the rootfs
-                if std::fs::symlink_metadata(&target).is_ok() || dest.split('/').any(|c| c == "..")
-                {
-                    continue;
-                }
-                let source = m.get("source").and_then(|s| s.as_str()).unwrap_or("");
-                let is_bind = m.get("type").and_then(|t| t.as_str()) == Some("bind")
-                    || m.get("options")
-                        .and_then(|o| o.as_array())
-                        .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"));
-                let file = is_bind && std::fs::metadata(source).is_ok_and(|m| !m.is_dir());
-                let ok = if file {
-                    target
-                        .parent()
-                        .map(|p| sys::mkdir_p(p, 0o755).is_ok())
-                        .unwrap_or(false)
-                        && std::fs::File::create(&target).is_ok()
-                } else {
-                    sys::mkdir_p(&target, 0o755).is_ok()
-                };
-                if ok {
-                    made += 1;
-                } else {
-                    eprintln!(
-                        "linuxkit-init: cannot create mount point {}",
-                        target.display()
-                    );
-                }
+            if ok {
+                made += 1;
+            } else {
+                eprintln!(
+                    "linuxkit-init: cannot create mount point {}",
+                    target.display()
+                );
             }
         }
     }
@@ -409,6 +426,57 @@ pub fn validate(dir: &Path) -> Result<String, ContainerError> {
     let _ = std::fs::remove_dir_all(&tmp);
     res
 }
+
+/// `dest` inside `root` with every symlink resolved as if `root` were `/`
+/// (an absolute target restarts at `root`, `..` stops at it), the way runc
+/// resolves mount destinations; `None` after 40 links (a loop).
+fn resolve_in(root: &Path, dest: &str) -> Option<PathBuf> {
+    let mut todo: Vec<String> = dest
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(str::to_string)
+        .collect();
+    let mut done = root.to_path_buf();
+    let mut links = 0;
+    while let Some(c) = todo.pop() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                if done != root {
+                    done.pop();
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let next = done.join(&c);
+        match std::fs::read_link(&next) {
+            Ok(target) => {
+                links += 1;
+                if links > 40 {
+                    return None;
+                }
+                let target = target.to_string_lossy().to_string();
+                if target.starts_with('/') {
+                    done = root.to_path_buf();
+                }
+                todo.extend(
+                    target
+                        .split('/')
+                        .filter(|c| !c.is_empty())
+                        .rev()
+                        .map(str::to_string),
+                );
+            }
+            Err(_) => done = next,
+        }
+    }
+    Some(done)
+}
+
+#[cfg(test)]
+mod tests;
 
 /// Undo what [`start`] did once the container's init has exited.
 pub fn cleanup(name: &str, mounts: &[PathBuf]) {

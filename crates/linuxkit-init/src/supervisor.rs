@@ -4,19 +4,26 @@
 //! `logread`), collects every container's output and the kernel log into the
 //! ring, reaps (as a child subreaper) and reports exits. On SIGTERM from
 //! PID 1 it stops the services, runs the onshutdown containers and exits.
+//!
+//! The state machine (`Sup`) does its system calls through [`host::Host`]
+//! so that tests can drive it; `control` answers the control socket.
 
-use crate::container::{self, Bundle, Phase, PhaseNames};
+mod control;
+pub mod host;
+#[cfg(test)]
+mod tests;
+
+use crate::container::{Bundle, Phase, PhaseNames};
 use crate::proto;
 use crate::ring::{self, Ring};
 use crate::sys;
+use host::{Exit, Host, System};
 use nix::libc;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -67,6 +74,8 @@ struct Ctr {
     mounts: Vec<PathBuf>,
     cgroup: String,
     kill_at: Option<Instant>,
+    /// When SIGTERM was sent to stop it (for the log line when it does not stop).
+    term_sent: Option<Instant>,
     restart: bool,
     stopping: bool,
     waiters: Vec<UnixStream>,
@@ -93,7 +102,8 @@ enum Stage {
     Done,
 }
 
-struct Sup {
+struct Sup<H: Host> {
+    host: H,
     opts: Options,
     ring: Ring,
     ctrs: Vec<Ctr>,
@@ -148,19 +158,7 @@ fn main_loop(opts: Options) -> std::io::Result<()> {
     if opts.log_files {
         ring.files = Some(ring::Files::new(PathBuf::from("/var/log"), 1 << 20, 2));
     }
-    let mut s = Sup {
-        opts,
-        ring,
-        ctrs: Vec::new(),
-        streams: HashMap::new(),
-        followers: Vec::new(),
-        stage: Stage::Onboot,
-        queue: Bundle::list(Phase::Onboot),
-        current: None,
-        shutdown_requested: false,
-        stop_deadline: None,
-    };
-    s.queue.reverse();
+    let mut s = Sup::new(System, opts, ring);
 
     let mut buf = vec![0u8; 65536];
     loop {
@@ -197,7 +195,7 @@ fn main_loop(opts: Options) -> std::io::Result<()> {
         let timeout = s
             .next_deadline()
             .map(|d| {
-                d.saturating_duration_since(Instant::now())
+                d.saturating_duration_since(s.host.now())
                     .as_millis()
                     .min(60_000) as i32
                     + 1
@@ -242,16 +240,29 @@ fn main_loop(opts: Options) -> std::io::Result<()> {
     }
 }
 
-fn console(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
+impl<H: Host> Sup<H> {
+    /// A supervisor at its first stage (onboot), with the onboot bundles queued.
+    fn new(mut host: H, opts: Options, ring: Ring) -> Self {
+        let mut queue = host.bundles(Phase::Onboot);
+        queue.reverse();
+        Sup {
+            host,
+            opts,
+            ring,
+            ctrs: Vec::new(),
+            streams: HashMap::new(),
+            followers: Vec::new(),
+            stage: Stage::Onboot,
+            queue,
+            current: None,
+            shutdown_requested: false,
+            stop_deadline: None,
+        }
+    }
 
-impl Sup {
     /// Log a line of our own (console and ring).
     fn say(&mut self, msg: &str) {
-        console(&format!("linuxkit-init: {msg}"));
+        self.host.console(&format!("linuxkit-init: {msg}"));
         let l = self.ring.push("init", msg);
         self.deliver(&l);
     }
@@ -282,20 +293,34 @@ impl Sup {
             .min()
     }
 
+    /// SIGKILL every container whose grace time after SIGTERM is over, and
+    /// say which one it was (at shutdown: which one held the shutdown).
     fn enforce_deadlines(&mut self) {
-        let now = Instant::now();
+        let now = self.host.now();
         let mut killed = Vec::new();
         for c in &mut self.ctrs {
             if let (Some(at), Some(pid)) = (c.kill_at, c.pid)
                 && at <= now
             {
-                container::signal_all(pid, &c.cgroup, Signal::SIGKILL);
+                self.host.signal(pid, &c.cgroup, Signal::SIGKILL);
                 c.kill_at = None;
-                killed.push(c.bundle.name.clone());
+                let waited = c.term_sent.map(|t| now.saturating_duration_since(t));
+                killed.push((
+                    format!("{} {}", c.bundle.phase.word(), c.bundle.name),
+                    waited,
+                ));
             }
         }
-        for k in killed {
-            self.say(&format!("{k} did not stop after SIGTERM: killed"));
+        for (what, waited) in killed {
+            let waited = waited
+                .map(|w| format!(" {:.1} s", w.as_secs_f64()))
+                .unwrap_or_default();
+            let msg = if self.shutdown_requested {
+                format!("{what} held the shutdown: still running{waited} after SIGTERM; killed")
+            } else {
+                format!("{what} did not stop{waited} after SIGTERM: killed")
+            };
+            self.say(&msg);
         }
     }
 
@@ -318,7 +343,7 @@ impl Sup {
                         }
                         None => {
                             if self.stage == Stage::Onboot {
-                                let ms = sys::uptime_ms() - self.opts.init_start_ms;
+                                let ms = self.host.uptime_ms() - self.opts.init_start_ms;
                                 self.say(&format!("onboot containers done at {ms:.1} ms"));
                             }
                             self.stage = if self.stage == Stage::Onboot {
@@ -335,12 +360,12 @@ impl Sup {
                     }
                 }
                 Stage::Services => {
-                    let services = Bundle::list(Phase::Service);
+                    let services = self.host.bundles(Phase::Service);
                     let n = services.len();
                     for b in services {
                         self.launch(b);
                     }
-                    let ms = sys::uptime_ms() - self.opts.init_start_ms;
+                    let ms = self.host.uptime_ms() - self.opts.init_start_ms;
                     self.say(&format!(
                         "all services started ({n}) in {ms:.1} ms since /init started"
                     ));
@@ -357,12 +382,12 @@ impl Sup {
                         .ctrs
                         .iter()
                         .any(|c| c.bundle.phase == Phase::Service && c.state == State::Running);
-                    let late = self.stop_deadline.is_some_and(|d| d <= Instant::now());
+                    let late = self.stop_deadline.is_some_and(|d| d <= self.host.now());
                     if running && !late {
                         return;
                     }
                     self.stop_deadline = None;
-                    self.queue = Bundle::list(Phase::Shutdown);
+                    self.queue = self.host.bundles(Phase::Shutdown);
                     self.queue.reverse();
                     self.stage = Stage::Shutdown;
                 }
@@ -384,7 +409,8 @@ impl Sup {
 
     fn begin_stopping(&mut self) {
         self.say("stopping services");
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let now = self.host.now();
+        let deadline = now + SHUTDOWN_GRACE;
         for c in &mut self.ctrs {
             if c.bundle.phase == Phase::Service
                 && c.state == State::Running
@@ -392,7 +418,8 @@ impl Sup {
             {
                 c.stopping = true;
                 c.kill_at = Some(deadline);
-                container::signal_all(pid, &c.cgroup, Signal::SIGTERM);
+                c.term_sent = Some(now);
+                self.host.signal(pid, &c.cgroup, Signal::SIGTERM);
             }
         }
         self.stop_deadline = Some(deadline + Duration::from_secs(2));
@@ -414,6 +441,7 @@ impl Sup {
                     mounts: Vec::new(),
                     cgroup: String::new(),
                     kill_at: None,
+                    term_sent: None,
                     restart: false,
                     stopping: false,
                     waiters: Vec::new(),
@@ -423,56 +451,41 @@ impl Sup {
         };
         let prefix = format!("{}{}", b.phase.log_prefix(), b.name);
         let echo = b.phase != Phase::Service || self.opts.echo_services;
-        let pipes = (|| -> std::io::Result<(OwnedFd, OwnedFd, OwnedFd, OwnedFd)> {
-            let (or, ow) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-            let (er, ew) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-            Ok((or, ow, er, ew))
-        })();
-        let (or, ow, er, ew) = match pipes {
-            Ok(p) => p,
-            Err(e) => {
-                self.fail(idx, format!("pipes: {e}"));
-                return None;
-            }
-        };
-        match container::start(&b, ow, ew) {
-            Ok(st) => {
-                for (fd, source) in [(or, format!("{prefix}.out")), (er, prefix.clone())] {
+        match self.host.start(&b) {
+            Ok(l) => {
+                for (fd, source) in [
+                    (l.stdout, format!("{prefix}.out")),
+                    (l.stderr, prefix.clone()),
+                ] {
                     let file = std::fs::File::from(fd);
-                    // SAFETY: fcntl on an fd we own.
-                    unsafe {
-                        let fl = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
-                        libc::fcntl(file.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-                    }
                     self.streams
                         .insert(file.as_raw_fd(), Stream { file, source, echo });
                 }
                 let c = &mut self.ctrs[idx];
                 c.state = State::Running;
-                c.pid = Some(st.pid);
-                c.mounts = st.mounts;
-                c.cgroup = st.cgroup;
+                c.pid = Some(l.started.pid);
+                c.mounts = l.started.mounts;
+                c.cgroup = l.started.cgroup;
                 c.stopping = false;
                 c.kill_at = None;
+                c.term_sent = None;
                 Some(idx)
             }
-            Err(e) => {
+            Err(f) => {
                 // What the runtime's processes said before failing is the
-                // detail of the reason: log it (the write ends are closed now).
-                for (fd, source) in [(or, format!("{prefix}.out")), (er, prefix.clone())] {
-                    let mut text = Vec::new();
-                    let _ = std::fs::File::from(fd).read_to_end(&mut text);
+                // detail of the reason: log it.
+                for (text, source) in [(f.stdout, format!("{prefix}.out")), (f.stderr, prefix)] {
                     for l in self
                         .ring
                         .feed(&source, &text)
                         .into_iter()
                         .chain(self.ring.flush(&source))
                     {
-                        console(&format!("{}: {}", b.name, l.msg));
+                        self.host.console(&format!("{}: {}", b.name, l.msg));
                         self.deliver(&l);
                     }
                 }
-                self.fail(idx, e.to_string());
+                self.fail(idx, f.reason);
                 None
             }
         }
@@ -498,19 +511,14 @@ impl Sup {
         }
     }
 
+    /// Handle every child that has ended.
     fn reap(&mut self) {
-        loop {
-            match waitpid(
-                Pid::from_raw(-1),
-                Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
-            ) {
-                Ok(WaitStatus::Exited(pid, code)) => self.exited(pid.as_raw(), State::Exited(code)),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    self.exited(pid.as_raw(), State::Killed(sig.as_str().to_string()))
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => return,
-                Ok(_) => continue,
-            }
+        while let Some((pid, exit)) = self.host.reap() {
+            let state = match exit {
+                Exit::Status(code) => State::Exited(code),
+                Exit::Signal(sig) => State::Killed(sig),
+            };
+            self.exited(pid, state);
         }
     }
 
@@ -522,8 +530,9 @@ impl Sup {
             let c = &mut self.ctrs[idx];
             c.pid = None;
             c.kill_at = None;
+            c.term_sent = None;
             c.state = state.clone();
-            container::cleanup(&c.bundle.name, &c.mounts);
+            self.host.cleanup(&c.bundle.name, &c.mounts);
             c.mounts.clear();
             let r = (c.bundle.name.clone(), c.bundle.phase, c.stopping, c.restart);
             c.stopping = false;
@@ -562,7 +571,7 @@ impl Sup {
                     && let Some(l) = self.ring.flush(&st.source)
                 {
                     if st.echo {
-                        console(&l.msg);
+                        self.host.console(&l.msg);
                     }
                     self.deliver(&l);
                 }
@@ -572,7 +581,7 @@ impl Sup {
                 let lines = self.ring.feed(&source, &buf[..n]);
                 for l in lines {
                     if echo {
-                        console(&l.msg);
+                        self.host.console(&l.msg);
                     }
                     self.deliver(&l);
                 }
@@ -613,195 +622,4 @@ impl Sup {
             .iter()
             .position(|c| c.bundle.name == name && c.bundle.phase == Phase::Service)
     }
-
-    fn client(&mut self, stream: UnixStream) {
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut line = String::new();
-        let Ok(reader) = stream.try_clone() else {
-            return;
-        };
-        if BufReader::new(reader).read_line(&mut line).is_err() {
-            return;
-        }
-        let words = proto::parse_request(&line);
-        let mut w = stream;
-        let reply = |w: &mut UnixStream, lines: &[String], code: i32| {
-            let mut s: String = lines.concat();
-            s.push_str(&proto::exit(code));
-            let _ = w.write_all(s.as_bytes());
-        };
-        let args: Vec<&str> = words.iter().map(String::as_str).collect();
-        match args.as_slice() {
-            ["list"] => {
-                let mut out = vec![proto::out(&format!(
-                    "{:<24} {:<10} {:<8} STATE",
-                    "NAME", "PHASE", "PID"
-                ))];
-                for c in &self.ctrs {
-                    out.push(proto::out(&format!(
-                        "{:<24} {:<10} {:<8} {}",
-                        c.bundle.name,
-                        c.bundle.phase.word(),
-                        c.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                        c.state.word()
-                    )));
-                }
-                for b in Bundle::list(Phase::Service) {
-                    if self.find_service(&b.name).is_none() {
-                        out.push(proto::out(&format!(
-                            "{:<24} {:<10} {:<8} not started",
-                            b.name, "service", "-"
-                        )));
-                    }
-                }
-                reply(&mut w, &out, 0);
-            }
-            ["info", name] => match self
-                .find_service(name)
-                .or_else(|| self.ctrs.iter().position(|c| c.bundle.name == *name))
-            {
-                Some(i) => {
-                    let c = &self.ctrs[i];
-                    let out = vec![
-                        proto::out(&format!("pid {}", c.pid.unwrap_or(0))),
-                        proto::out(&format!("cgroup {}", c.cgroup)),
-                        proto::out(&format!("state {}", c.state.word())),
-                    ];
-                    reply(&mut w, &out, 0);
-                }
-                None => reply(&mut w, &[proto::err(&no_such(name))], 1),
-            },
-            ["start", name] => {
-                let idx = self.find_service(name);
-                if let Some(i) = idx
-                    && self.ctrs[i].state == State::Running
-                {
-                    reply(
-                        &mut w,
-                        &[proto::err(&format!("{name} is already running"))],
-                        1,
-                    );
-                    return;
-                }
-                let Some(b) = Bundle::list(Phase::Service)
-                    .into_iter()
-                    .find(|b| b.name == *name)
-                else {
-                    reply(&mut w, &[proto::err(&no_such(name))], 1);
-                    return;
-                };
-                match self.launch(b) {
-                    Some(i) => {
-                        let pid = self.ctrs[i].pid.unwrap_or(0);
-                        reply(
-                            &mut w,
-                            &[proto::out(&format!("started {name} (pid {pid})"))],
-                            0,
-                        )
-                    }
-                    None => {
-                        let why = self
-                            .find_service(name)
-                            .map(|i| self.ctrs[i].state.word())
-                            .unwrap_or_default();
-                        reply(&mut w, &[proto::err(&format!("{name}: {why}"))], 1)
-                    }
-                }
-            }
-            [verb @ ("stop" | "restart"), name] => {
-                let restart = *verb == "restart";
-                let Some(i) = self.find_service(name) else {
-                    if restart
-                        && let Some(b) = Bundle::list(Phase::Service)
-                            .into_iter()
-                            .find(|b| b.name == *name)
-                    {
-                        let ok = self.launch(b).is_some();
-                        let msg = if ok {
-                            proto::out(&format!("started {name}"))
-                        } else {
-                            proto::err(&format!("{name} failed to start"))
-                        };
-                        reply(&mut w, &[msg], if ok { 0 } else { 1 });
-                        return;
-                    }
-                    reply(&mut w, &[proto::err(&no_such(name))], 1);
-                    return;
-                };
-                let c = &mut self.ctrs[i];
-                match (c.state == State::Running, c.pid) {
-                    (true, Some(pid)) => {
-                        c.stopping = true;
-                        c.restart = restart;
-                        c.kill_at = Some(Instant::now() + STOP_GRACE);
-                        c.waiters.push(w);
-                        container::signal_all(pid, &c.cgroup, Signal::SIGTERM);
-                    }
-                    _ if restart => {
-                        let b = c.bundle.clone();
-                        match self.launch(b) {
-                            Some(_) => reply(&mut w, &[proto::out(&format!("started {name}"))], 0),
-                            None => {
-                                reply(&mut w, &[proto::err(&format!("{name} failed to start"))], 1)
-                            }
-                        }
-                    }
-                    _ => reply(&mut w, &[proto::err(&format!("{name} is not running"))], 1),
-                }
-            }
-            ["logs", name, rest @ ..] => {
-                let follow = rest.contains(&"-f");
-                let known = self.ctrs.iter().any(|c| c.bundle.name == *name)
-                    || Bundle::list(Phase::Service).iter().any(|b| b.name == *name);
-                if !known {
-                    reply(&mut w, &[proto::err(&no_such(name))], 1);
-                    return;
-                }
-                let n = name.to_string();
-                let filter = move |s: &str| ring::source_of(s, &n);
-                let out: Vec<String> = self
-                    .ring
-                    .lines(&filter)
-                    .map(|l| proto::out(&l.msg))
-                    .collect();
-                if follow {
-                    let _ = w.write_all(out.concat().as_bytes());
-                    self.followers.push(Follower {
-                        stream: w,
-                        name: Some(name.to_string()),
-                    });
-                } else {
-                    reply(&mut w, &out, 0);
-                }
-            }
-            ["logread", rest @ ..] => {
-                let follow = rest.contains(&"-f") || rest.contains(&"-F");
-                let all = |_: &str| true;
-                let out: Vec<String> = self
-                    .ring
-                    .lines(&all)
-                    .map(|l| proto::out(&l.render()))
-                    .collect();
-                if follow {
-                    let _ = w.write_all(out.concat().as_bytes());
-                    self.followers.push(Follower {
-                        stream: w,
-                        name: None,
-                    });
-                } else {
-                    reply(&mut w, &out, 0);
-                }
-            }
-            _ => reply(
-                &mut w,
-                &[proto::err(&format!("unknown request: {}", words.join(" ")))],
-                2,
-            ),
-        }
-    }
-}
-
-fn no_such(name: &str) -> String {
-    format!("no service named {name}; `service list` shows them")
 }

@@ -239,9 +239,42 @@ fn a_check_service_reports_its_container_from_inside_and_failures_do_not_stop_th
     has("ONSHUTDOWN farewell ran");
     let off = c.find("ONSHUTDOWN farewell ran").unwrap();
     assert!(c.find("stopping services").unwrap() < off);
+    // talker's `sleep` is its PID namespace's init, which ignores SIGTERM: it
+    // holds the shutdown for the grace time, and the log names it.
+    has("service talker held the shutdown: still running");
+    assert!(c.find("service talker held the shutdown").unwrap() < off);
     assert_eq!(o.code, Some(0), "QEMU exit status; stderr: {}", o.stderr);
     // the boot time line that the benchmark reads
     assert!(c.contains("all services started (4) in "), "{}", tail(c));
+}
+
+/// Upstream's test YAMLs end with the poweroff package as the last onboot
+/// container; the machine must power off by itself (QEMU exits 0 before the
+/// limit), which the package's label (pid host, CAP_SYS_BOOT) makes possible.
+#[test]
+fn a_test_yaml_ending_with_the_poweroff_package_powers_off_by_itself() {
+    let t = tempfile::tempdir().unwrap();
+    build_system(
+        "crates/linuxkit/tests/yml/poweroff.yml",
+        t.path(),
+        "poweroff",
+    );
+    let o = boot(t.path(), "poweroff", &[], None, 300);
+    let c = &o.stdout;
+    assert!(
+        c.contains("poweroff test suite PASSED"),
+        "the test container ran first: {}",
+        tail(c)
+    );
+    assert_eq!(
+        o.code,
+        Some(0),
+        "QEMU ended by itself (not killed at the limit); stderr: {}\nconsole: {}",
+        o.stderr,
+        tail(c)
+    );
+    assert!(c.contains("reboot: Power down"), "{}", tail(c));
+    assert!(!c.contains("onboot 001-poweroff failed"), "{}", tail(c));
 }
 
 /// No container failure reported by init on the console.

@@ -79,3 +79,46 @@ fn every_project_package_builds_reproducibly() {
         );
     }
 }
+
+/// The `org.mobyproject.config` label of a package image built into a fresh
+/// cache, parsed as JSON.
+fn built_label(pkg: &str) -> serde_json::Value {
+    let root = repo_root();
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("cache");
+    ok(&linuxkit(
+        &root,
+        &["pkg", "build", "--cache", cache.to_str().unwrap(), pkg],
+        &[],
+    ));
+    let o = linuxkit(&root, &["pkg", "show-tag", "--canonical", pkg], &[]);
+    ok(&o);
+    let tag = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let img = linuxkit_oci::Cache::open(&cache)
+        .unwrap()
+        .resolve(&tag, &linuxkit_oci::Platform::linux("amd64"))
+        .unwrap();
+    let text = img
+        .config
+        .config
+        .and_then(|c| c.labels)
+        .and_then(|l| l.get("org.mobyproject.config").cloned())
+        .unwrap_or_else(|| panic!("{pkg}: the image has no org.mobyproject.config label"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{pkg}: label {text}: {e}"))
+}
+
+/// Upstream's poweroff image runs with `pid: host`, `readonly: true` and
+/// `CAP_SYS_BOOT` (its Dockerfile's LABEL): without them `poweroff -f` in the
+/// container cannot power the machine off, and every test YAML that ends
+/// with it hangs.
+#[test]
+fn poweroff_label_is_upstreams() {
+    let label = built_label("pkg/poweroff");
+    assert_eq!(label["pid"], "host", "{label}");
+    assert_eq!(label["readonly"], true, "{label}");
+    assert_eq!(
+        label["capabilities"],
+        serde_json::json!(["CAP_SYS_BOOT"]),
+        "{label}"
+    );
+}
