@@ -4,7 +4,7 @@
 
 use super::host::Host;
 use super::{Follower, State, Sup};
-use crate::container::Phase;
+use crate::container::{Phase, PhaseNames};
 use crate::proto;
 use crate::ring;
 use nix::sys::signal::Signal;
