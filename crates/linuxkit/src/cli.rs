@@ -88,12 +88,14 @@ pub struct BuildArgs {
     /// Output a single streamable format to FILE, `-` for stdout
     #[arg(long = "o", value_name = "FILE")]
     pub output: Option<String>,
-    /// Formats to create (repeatable or comma separated): aws, azure, docker, dynamic-vhd, gcp, iso-bios, iso-efi, iso-efi-initrd, kernel+erofs, kernel+initrd, kernel+iso, kernel+squashfs, qcow2-bios, qcow2-efi, raw-bios, raw-efi, tar, tar-kernel-initrd, uki, vhd, vmdk
-    #[arg(short, long = "format", value_name = "FORMAT")]
-    pub format: Vec<String>,
+    /// Formats to create (help generated from linuxkit_build::Format)
+    #[arg(short, long = "format", value_name = "FORMAT",
+        help = format!("Formats to create (repeatable or comma separated): {}", linuxkit_build::Format::names()),
+        long_help = linuxkit_build::Format::long_help())]
+    pub format: Vec<linuxkit_build::FormatList>,
     /// Size for disk images (qcow2-bios, aws), e.g. 1024M, 4G
     #[arg(long, default_value = "1024M")]
-    pub size: String,
+    pub size: linuxkit_build::DiskSize,
     /// Boot loader files for the bootable formats: `@pkg:DIR` (built into the cache) or an image reference
     #[arg(long, value_name = "REF", default_value = DEFAULT_BOOTLOADERS)]
     pub bootloaders: String,

@@ -16,7 +16,7 @@ use super::Kit;
 use super::disk::bytes;
 use crate::error::BuildError;
 use crate::outfile::OutputFile;
-use crate::output::PendingFile;
+use crate::pending::PendingFile;
 use linuxkit_formats::cpio::{CpioWriter, FIRST_INO};
 use linuxkit_formats::erofs::{ErofsOptions, write_erofs};
 use linuxkit_formats::iso9660::{IsoOptions, write_iso};
@@ -227,7 +227,24 @@ pub fn root_initrd(
     let gz = linuxkit_formats::gzip::gzip_parallel(&cpio, 6);
     if let Some(p) = &cached {
         // A derived cache: failing to store it only costs time later.
-        let _ = crate::output::atomic_write(p, &gz);
+        let _ = crate::atomic::atomic_write(p, &gz);
     }
     Ok(Ok(bytes(dest, &gz)?))
+}
+
+/// Collects the root filesystem (every entry but `boot/`, see
+/// [`super::is_rootfs_entry`]) for the `kernel+squashfs|erofs|iso` formats.
+#[derive(Default)]
+pub struct RootfsSink {
+    /// The entries, in stream order.
+    pub entries: Vec<Entry>,
+}
+
+impl crate::Sink for RootfsSink {
+    fn put(&mut self, e: Entry) -> Result<(), BuildError> {
+        if super::is_rootfs_entry(&e.path) {
+            self.entries.push(e);
+        }
+        Ok(())
+    }
 }

@@ -114,7 +114,7 @@ pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand, reg: &RegistryFlags) 
                 cache.export(&name, &platform, fmt, ref_name.as_deref(), &mut out)?;
             } else {
                 let dest = PathBuf::from(&outfile);
-                let mut pending = linuxkit_build::output::PendingFile::create(&dest)?;
+                let mut pending = linuxkit_build::pending::PendingFile::create(&dest)?;
                 {
                     let mut w = std::io::BufWriter::new(pending.file());
                     cache.export(&name, &platform, fmt, ref_name.as_deref(), &mut w)?;
