@@ -19,7 +19,7 @@ pub fn write_volume(
     mtime: i64,
     sink: &mut dyn Sink,
 ) -> Result<(), BuildError> {
-    let base = format!("containers/volumes/{}", vol.name);
+    let base = linuxkit_vm_abi::bundle::volume_dir(&vol.name);
     let location: Arc<str> = Arc::from(format!("volume[{index}]"));
     if vol.image.is_empty() {
         let origin = Origin {

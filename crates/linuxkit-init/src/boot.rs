@@ -475,7 +475,8 @@ fn issue(words: &[String]) {
 
 /// Volumes (`/containers/volumes/<v>`): a writable overlay on `merged/`.
 fn volumes() {
-    let Ok(rd) = std::fs::read_dir("/containers/volumes") else {
+    use linuxkit_vm_abi::bundle::{LOWER, MERGED, TMP, VOLUMES_DIR};
+    let Ok(rd) = std::fs::read_dir(VOLUMES_DIR) else {
         return;
     };
     let mut dirs: Vec<_> = rd
@@ -485,7 +486,7 @@ fn volumes() {
         .collect();
     dirs.sort();
     for v in dirs {
-        let (lower, merged, tmp) = (v.join("lower"), v.join("merged"), v.join("tmp"));
+        let (lower, merged, tmp) = (v.join(LOWER), v.join(MERGED), v.join(TMP));
         if !lower.is_dir() || !merged.is_dir() {
             log(&format!(
                 "volume {}: needs lower/ and merged/ directories",

@@ -17,6 +17,10 @@ pub const ROOTFS: &str = "rootfs";
 pub const LOWER: &str = "lower";
 /// The tmpfs of a writable bundle (the overlay's upper and work directories).
 pub const TMP: &str = "tmp";
+/// Where a volume's overlay is mounted (`containers/volumes/<name>/merged`).
+pub const MERGED: &str = "merged";
+/// Absolute directory of the volumes in the running VM.
+pub const VOLUMES_DIR: &str = "/containers/volumes";
 
 /// The three container sections of the YAML, each a directory of bundles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,7 +94,7 @@ pub fn volume_dir(name: &str) -> String {
 /// Absolute path in the VM where binds of a volume point:
 /// `/containers/volumes/name/merged`.
 pub fn volume_merged(name: &str) -> String {
-    format!("/{}/merged", volume_dir(name))
+    format!("/{}/{MERGED}", volume_dir(name))
 }
 
 #[cfg(test)]
@@ -143,5 +147,6 @@ mod tests {
     fn volumes() {
         assert_eq!(volume_dir("v"), "containers/volumes/v");
         assert_eq!(volume_merged("v"), "/containers/volumes/v/merged");
+        assert!(volume_merged("v").starts_with(&format!("{VOLUMES_DIR}/")));
     }
 }
