@@ -201,6 +201,16 @@ impl Build {
                     )
                 })?;
         }
+        // Which boot loader files, decided before any pull or package build:
+        // a missing default fails in a moment, not after the work.
+        let bootloaders = if opts.formats.iter().any(|f| f.needs_boot_files()) {
+            Some(match &opts.bootloaders {
+                Some(b) => b.clone(),
+                None => crate::config::default_bootloaders(config, &opts.cwd)?,
+            })
+        } else {
+            None
+        };
         let cache = Cache::open(&opts.cache_dir).map_err(|e| BuildError::Cache {
             dir: opts.cache_dir.clone(),
             source: Box::new(e),
@@ -216,14 +226,9 @@ impl Build {
         };
         let local = resolver.build_packages(&config.packages)?;
         resolver.pull_missing(&config.moby, opts.pull, &local)?;
-        let boot_files = if opts.formats.iter().any(|f| f.needs_boot_files()) {
-            let reference = match &opts.bootloaders {
-                Some(b) => b.clone(),
-                None => crate::config::default_bootloaders(config, &opts.cwd)?,
-            };
-            Some(resolver.boot_files(&reference)?)
-        } else {
-            None
+        let boot_files = match &bootloaders {
+            Some(reference) => Some(resolver.boot_files(reference)?),
+            None => None,
         };
 
         let assemble_opts = AssembleOptions {
