@@ -75,8 +75,9 @@ pub struct BuildOptions {
     pub input_tar: Option<PathBuf>,
     /// The merged SBOM, unless `--no-sbom`.
     pub sbom: Option<SbomOptions>,
-    /// Boot loader files (`--bootloaders`): `@pkg:DIR` or an image reference.
-    pub bootloaders: String,
+    /// Boot loader files (`--bootloaders`): `@pkg:DIR` or an image
+    /// reference; `None`: [`crate::config::default_bootloaders`].
+    pub bootloaders: Option<String>,
     /// The image cache.
     pub cache_dir: PathBuf,
     /// Where relative paths (`files: source:`, outputs) start.
@@ -103,7 +104,7 @@ impl BuildOptions {
                 path: "sbom.spdx.json".into(),
                 current_time: false,
             }),
-            bootloaders: String::new(),
+            bootloaders: None,
             cache_dir,
             cwd,
             mtime: source_date_epoch().unwrap_or(DEFAULT_MTIME),
@@ -216,7 +217,11 @@ impl Build {
         let local = resolver.build_packages(&config.packages)?;
         resolver.pull_missing(&config.moby, opts.pull, &local)?;
         let boot_files = if opts.formats.iter().any(|f| f.needs_boot_files()) {
-            Some(resolver.boot_files(&opts.bootloaders)?)
+            let reference = match &opts.bootloaders {
+                Some(b) => b.clone(),
+                None => crate::config::default_bootloaders(config, &opts.cwd)?,
+            };
+            Some(resolver.boot_files(&reference)?)
         } else {
             None
         };
