@@ -383,19 +383,42 @@ fn two_packages(d: &Path) -> PathBuf {
     r
 }
 
+/// A registry, a repository with two packages, an empty cache.
+struct Fixture {
+    t: tempfile::TempDir,
+    reg: Registry,
+    repo: PathBuf,
+    cache: PathBuf,
+    org: String,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let t = tempfile::tempdir().unwrap();
+        let reg = Registry::start(Auth::Anonymous);
+        let repo = two_packages(t.path());
+        let cache = t.path().join("cache");
+        let org = format!("{}/acme", reg.host());
+        Fixture {
+            t,
+            reg,
+            repo,
+            cache,
+            org,
+        }
+    }
+}
+
 #[test]
 fn cache_push_skips_an_existing_tag_unless_override() {
-    if !tools_available() {
-        eprintln!("skipped: docker-registry, htpasswd, openssl or skopeo missing");
-        return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path();
-    let reg = Registry::start(Auth::Anonymous);
-    let r = two_packages(d);
-    let cache = d.join("cache");
+    let Fixture {
+        t: _t,
+        reg,
+        repo: r,
+        cache,
+        org,
+    } = Fixture::new();
     let c = s(&cache);
-    let org = format!("{}/acme", reg.host());
     let tag = |p: &str| {
         let o = linuxkit(&r, &["pkg", "show-tag", "--org", &org, p], &[]);
         ok(&o);
@@ -442,17 +465,15 @@ fn cache_push_skips_an_existing_tag_unless_override() {
 
 #[test]
 fn pkg_build_flags_and_pkg_manifest_against_a_registry() {
-    if !tools_available() {
-        eprintln!("skipped: docker-registry, htpasswd, openssl or skopeo missing");
-        return;
-    }
-    let t = tempfile::tempdir().unwrap();
+    let Fixture {
+        t,
+        reg,
+        repo: r,
+        cache,
+        org,
+    } = Fixture::new();
     let d = t.path();
-    let reg = Registry::start(Auth::Anonymous);
-    let r = two_packages(d);
-    let cache = d.join("cache");
     let c = s(&cache);
-    let org = format!("{}/acme", reg.host());
     let lk = |args: &[&str]| {
         let mut a = vec!["--cache", c];
         a.extend_from_slice(args);
