@@ -236,8 +236,15 @@ fn an_installed_binary_builds_bootloader_formats_from_any_directory() {
         "the binary still holds {needle}"
     );
     // Without a checkout around the YAML or the current directory: a clear error.
+    // (its kernel is the cached one the build above made)
+    let kernel = Command::new(&installed)
+        .current_dir(repo_root())
+        .args(["pkg", "show-tag", "pkg/kernel"])
+        .output()
+        .unwrap();
+    let kernel = out(&kernel).trim().to_string();
     let lonely = t.path().join("lonely.yml");
-    std::fs::write(&lonely, "kernel:\n  image: linuxkit/kernel:6.12.59\n").unwrap();
+    std::fs::write(&lonely, format!("kernel:\n  image: {kernel}\n")).unwrap();
     let o = run(&["--name", "l", s(&lonely)]);
     let e = failed(&o);
     assert!(e.contains("--bootloaders"), "{e}");
