@@ -53,11 +53,19 @@ pub enum Command {
     Push(PushCommand),
     /// Run an image (default backend on Linux: qemu)
     Run(RunArgs),
-    /// Serve a directory over HTTP (not implemented yet)
+    /// Serve a directory over HTTP (GET/HEAD, byte ranges; nothing outside the directory)
     Serve {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// Address to listen on: `:PORT` (every interface), `HOST:PORT` or `PORT`
+        #[arg(
+            long,
+            visible_alias = "listen",
+            default_value = ":8080",
+            value_name = "ADDR"
+        )]
+        port: String,
+        /// Directory to serve
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        directory: PathBuf,
     },
     /// Print a shell completion script: `source <(linuxkit completion bash)`
     Completion {
@@ -75,57 +83,6 @@ pub enum Command {
     },
 }
 
-/// The `--bootloaders` to use: the flag when given; otherwise the first
-/// `pkg/bootloaders` package (a directory with a `build.yml`) found in the
-/// directory of a configuration file given as a path, the current directory,
-/// or one of their parents, as `@pkg:DIR`. Resolved at run time, so an
-/// installed binary works from any directory of a checkout.
-pub fn bootloaders_or_default(flag: Option<&str>, files: &[String]) -> anyhow::Result<String> {
-    if let Some(f) = flag {
-        return Ok(f.to_string());
-    }
-    let mut starts: Vec<PathBuf> = files
-        .iter()
-        .filter(|f| *f != "-" && !f.starts_with("http://") && !f.starts_with("https://"))
-        .filter_map(|f| std::path::absolute(f).ok())
-        .filter_map(|f| f.parent().map(PathBuf::from))
-        .collect();
-    if let Ok(cwd) = std::env::current_dir() {
-        starts.push(cwd);
-    }
-    for start in &starts {
-        for dir in start.ancestors() {
-            let pkg = dir.join("pkg/bootloaders");
-            if pkg.join("build.yml").is_file() {
-                return Ok(format!("@pkg:{}", pkg.display()));
-            }
-        }
-    }
-    anyhow::bail!(
-        "this format needs boot loader files, and no pkg/bootloaders package was found beside {} or the current directory: pass --bootloaders @pkg:DIR (a checkout's pkg/bootloaders) or --bootloaders REF (an image holding the files, see pkg/bootloaders/README.md)",
-        files
-            .last()
-            .map(String::as_str)
-            .unwrap_or("the configuration")
-    )
-}
-
-/// Why an `@pkg:` template naming `dir` did not resolve, for the error the
-/// unresolved `@pkg:...` scalar then causes.
-pub fn unresolved_pkg(dir: &std::path::Path, e: &linuxkit_pkg::PkgError) -> String {
-    if !dir.is_dir() {
-        format!(
-            "@pkg:{}: the package directory {} does not exist",
-            dir.display(),
-            std::path::absolute(dir)
-                .unwrap_or_else(|_| dir.to_path_buf())
-                .display()
-        )
-    } else {
-        format!("@pkg:{}: {e}", dir.display())
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct BuildArgs {
     /// Name to use for output files (default: the last file's base name)
@@ -137,12 +94,14 @@ pub struct BuildArgs {
     /// Output a single streamable format to FILE, `-` for stdout
     #[arg(long = "o", value_name = "FILE")]
     pub output: Option<String>,
-    /// Formats to create (repeatable or comma separated): aws, azure, docker, dynamic-vhd, gcp, iso-bios, iso-efi, iso-efi-initrd, kernel+erofs, kernel+initrd, kernel+iso, kernel+squashfs, qcow2-bios, qcow2-efi, raw-bios, raw-efi, tar, tar-kernel-initrd, uki, vhd, vmdk
-    #[arg(short, long = "format", value_name = "FORMAT")]
-    pub format: Vec<String>,
+    /// Formats to create (help generated from linuxkit_build::Format)
+    #[arg(short, long = "format", value_name = "FORMAT",
+        help = format!("Formats to create (repeatable or comma separated): {}", linuxkit_build::Format::names()),
+        long_help = linuxkit_build::Format::long_help())]
+    pub format: Vec<linuxkit_build::FormatList>,
     /// Size for disk images (qcow2-bios, aws), e.g. 1024M, 4G
     #[arg(long, default_value = "1024M")]
-    pub size: String,
+    pub size: linuxkit_build::DiskSize,
     /// Boot loader files for the bootable formats: `@pkg:DIR` (built into the cache) or an image reference (default: the pkg/bootloaders of the checkout holding the YAML file or the current directory)
     #[arg(long, value_name = "REF")]
     pub bootloaders: Option<String>,
@@ -260,18 +219,47 @@ pub enum PushCommand {
         /// Where to push, e.g. registry.example:5000/me/system:v1
         reference: String,
     },
+    /// Copy a kernel+initrd build and its iPXE script to a file:// destination (Equinix Metal's script)
+    Equinixmetal(PushIpxeArgs),
+    /// Copy a kernel+initrd build and an iPXE script booting it to a file:// destination
+    Ipxe(PushIpxeArgs),
     /// Clouds (aws, azure, gcp, openstack, ...): not implemented yet
     #[command(external_subcommand)]
     Other(Vec<String>),
 }
 
+/// `push equinixmetal` / `push ipxe` (upstream's `push equinixmetal` flags).
+#[derive(Args, Debug)]
+pub struct PushIpxeArgs {
+    /// Base URL the kernel, initrd and iPXE script are served from (equinixmetal: or METAL_BASE_URL)
+    #[arg(long = "base-url", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Prefix of the kernel and initrd files (default: PREFIX; equinixmetal: or METAL_NAME)
+    #[arg(long = "img-name", value_name = "NAME")]
+    pub img_name: Option<String>,
+    /// Image architecture: x86_64 or aarch64 (default: this machine's)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Decompress (gunzip) the kernel and initrd while copying (default: true on arm64)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub decompress: Option<bool>,
+    /// Where to write the files: file:///DIR or DIR
+    #[arg(long, value_name = "URL")]
+    pub destination: Option<String>,
+    /// The build prefix (`PREFIX-kernel`, `PREFIX-initrd.img`, `PREFIX-cmdline`)
+    #[arg(default_value = "equinixmetal")]
+    pub prefix: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum MetadataCommand {
-    /// Create an ISO with metadata (not implemented yet)
+    /// Create an ISO 9660 image holding DATA as the file `config` (for the metadata package)
     Create {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// The ISO to write
+        file: PathBuf,
+        /// The metadata
+        #[arg(allow_hyphen_values = true)]
+        data: String,
     },
 }
 
@@ -524,10 +512,10 @@ pub struct QemuArgs {
     /// Boot kernel+initrd (detected otherwise)
     #[arg(long)]
     pub kernel: bool,
-    /// Metadata string for the guest (needs the ISO writer; not implemented yet)
+    /// Metadata for the guest: written as `config` to <state>/data.iso, attached as a CD-ROM
     #[arg(long)]
     pub data: Option<String>,
-    /// Metadata file for the guest (needs the ISO writer; not implemented yet)
+    /// File whose contents are the metadata (as --data; not both)
     #[arg(long = "data-file")]
     pub data_file: Option<PathBuf>,
     /// Write the serial console to this file instead of the terminal

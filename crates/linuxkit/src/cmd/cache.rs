@@ -120,7 +120,7 @@ pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand, reg: &RegistryFlags) 
                 out.flush()?;
             } else {
                 let dest = PathBuf::from(&outfile);
-                let mut pending = linuxkit_build::output::PendingFile::create(&dest)?;
+                let mut pending = linuxkit_build::pending::PendingFile::create(&dest)?;
                 {
                     let mut w = std::io::BufWriter::new(pending.file());
                     export(&mut w)?;

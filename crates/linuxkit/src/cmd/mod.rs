@@ -2,18 +2,17 @@
 
 mod build;
 mod cache;
+mod ipxe;
+mod metadata;
 mod pkg;
 mod push;
 pub mod registry;
 pub mod run;
+mod serve;
 
 use crate::cli::{Cli, Command, MetadataCommand};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use registry::RegistryFlags;
-
-fn not_yet(what: &str, issue: &str) -> Result<()> {
-    bail!("`linuxkit {what}` is not implemented yet in linuxkit-rs (planned with the {issue} work)")
-}
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -30,7 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
             build::run(args, &reg)
         }
         Command::Cache(c) => cache::run(cli.cache, c, &reg),
-        Command::Metadata(MetadataCommand::Create { .. }) => not_yet("metadata create", "formats"),
+        Command::Metadata(MetadataCommand::Create { file, data }) => metadata::create(&file, &data),
         Command::Pkg(args) => pkg::run(args, cli.cache, &reg),
         Command::Push(p) => push::run(p, cli.cache, &reg),
         Command::Run(args) => {
@@ -40,7 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Serve { .. } => not_yet("serve", "booted-system"),
+        Command::Serve { port, directory } => serve::run(&port, &directory),
         Command::Completion { shell } => {
             let mut cmd = crate::parse::command();
             clap_complete::generate(shell, &mut cmd, "linuxkit", &mut std::io::stdout());

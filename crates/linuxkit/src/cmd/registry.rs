@@ -245,3 +245,39 @@ pub fn pull_for_build(
     cache.set_name(canonical, pulled.root.clone())?;
     Ok(pulled.root)
 }
+
+/// The [`linuxkit_build::Registry`] of `build`: pulls with a client made
+/// from the flags on the first pull (a build served by the cache alone
+/// never needs one).
+pub struct BuildPuller<'a> {
+    flags: &'a RegistryFlags,
+    client: Option<Client>,
+}
+
+impl RegistryFlags {
+    /// The puller `build` hands to the library.
+    pub fn puller(&self) -> BuildPuller<'_> {
+        BuildPuller {
+            flags: self,
+            client: None,
+        }
+    }
+}
+
+impl linuxkit_build::Registry for BuildPuller<'_> {
+    fn pull(
+        &mut self,
+        cache: &Cache,
+        written: &str,
+        canonical: &str,
+        platform: &Platform,
+    ) -> Result<(), linuxkit_build::PullError> {
+        if self.client.is_none() {
+            self.client = Some(self.flags.client()?);
+        }
+        if let Some(client) = &self.client {
+            pull_for_build(client, cache, written, canonical, platform)?;
+        }
+        Ok(())
+    }
+}

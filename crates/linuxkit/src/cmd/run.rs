@@ -1,7 +1,7 @@
 //! `linuxkit run [qemu] PATH`.
 
 use crate::cli::{QemuArgs, RunArgs, RunBackend};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use linuxkit_run::{BootKind, Disk, QemuConfig};
 use std::path::PathBuf;
 
@@ -22,12 +22,15 @@ pub fn run(args: RunArgs) -> Result<i32> {
 }
 
 fn qemu(q: QemuArgs) -> Result<i32> {
-    if q.data.is_some() || q.data_file.is_some() {
-        if q.data.is_some() && q.data_file.is_some() {
-            bail!("cannot specify both -data and -data-file");
-        }
-        bail!("--data/--data-file need the metadata ISO writer, which is not implemented yet");
-    }
+    let metadata = match (&q.data, &q.data_file) {
+        (Some(_), Some(_)) => bail!("cannot specify both -data and -data-file"),
+        (Some(d), None) => Some(d.clone().into_bytes()),
+        (None, Some(f)) => Some(
+            std::fs::read(f)
+                .with_context(|| format!("cannot read the --data-file {}", f.display()))?,
+        ),
+        (None, None) => None,
+    };
     if q.arch != "x86_64" && q.arch != "amd64" {
         bail!(
             "--arch {}: only x86_64 guests are supported for now",
@@ -83,6 +86,7 @@ fn qemu(q: QemuArgs) -> Result<i32> {
         detached: q.detached,
         qemu: q.qemu,
         append: q.append,
+        metadata,
     };
     let status = linuxkit_run::qemu::run(&cfg)?;
     Ok(status.code().unwrap_or(1))
