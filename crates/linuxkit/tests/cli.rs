@@ -236,8 +236,15 @@ fn an_installed_binary_builds_bootloader_formats_from_any_directory() {
         "the binary still holds {needle}"
     );
     // Without a checkout around the YAML or the current directory: a clear error.
+    // (its kernel is the cached one the build above made)
+    let kernel = Command::new(&installed)
+        .current_dir(repo_root())
+        .args(["pkg", "show-tag", "pkg/kernel"])
+        .output()
+        .unwrap();
+    let kernel = out(&kernel).trim().to_string();
     let lonely = t.path().join("lonely.yml");
-    std::fs::write(&lonely, "kernel:\n  image: linuxkit/kernel:6.12.59\n").unwrap();
+    std::fs::write(&lonely, format!("kernel:\n  image: {kernel}\n")).unwrap();
     let o = run(&["--name", "l", s(&lonely)]);
     let e = failed(&o);
     assert!(e.contains("--bootloaders"), "{e}");
@@ -383,15 +390,42 @@ fn two_packages(d: &Path) -> PathBuf {
     r
 }
 
+/// A registry, a repository with two packages, an empty cache.
+struct Fixture {
+    t: tempfile::TempDir,
+    reg: Registry,
+    repo: PathBuf,
+    cache: PathBuf,
+    org: String,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let t = tempfile::tempdir().unwrap();
+        let reg = Registry::start(Auth::Anonymous);
+        let repo = two_packages(t.path());
+        let cache = t.path().join("cache");
+        let org = format!("{}/acme", reg.host());
+        Fixture {
+            t,
+            reg,
+            repo,
+            cache,
+            org,
+        }
+    }
+}
+
 #[test]
 fn cache_push_skips_an_existing_tag_unless_override() {
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path();
-    let reg = Registry::start(Auth::Anonymous);
-    let r = two_packages(d);
-    let cache = d.join("cache");
+    let Fixture {
+        t: _t,
+        reg,
+        repo: r,
+        cache,
+        org,
+    } = Fixture::new();
     let c = s(&cache);
-    let org = format!("{}/acme", reg.host());
     let tag = |p: &str| {
         let o = linuxkit(&r, &["pkg", "show-tag", "--org", &org, p], &[]);
         ok(&o);
@@ -438,13 +472,15 @@ fn cache_push_skips_an_existing_tag_unless_override() {
 
 #[test]
 fn pkg_build_flags_and_pkg_manifest_against_a_registry() {
-    let t = tempfile::tempdir().unwrap();
+    let Fixture {
+        t,
+        reg,
+        repo: r,
+        cache,
+        org,
+    } = Fixture::new();
     let d = t.path();
-    let reg = Registry::start(Auth::Anonymous);
-    let r = two_packages(d);
-    let cache = d.join("cache");
     let c = s(&cache);
-    let org = format!("{}/acme", reg.host());
     let lk = |args: &[&str]| {
         let mut a = vec!["--cache", c];
         a.extend_from_slice(args);
