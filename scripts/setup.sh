@@ -15,6 +15,9 @@
 #    cargo-nextest and cargo-fuzz (`cargo install --locked` when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian keeps sfdisk, fsck.vfat, ... in /usr/sbin, which is not on a user's
+# PATH; scripts/test.sh adds it the same way.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 check_only=0
 scope=test

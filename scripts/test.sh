@@ -9,6 +9,8 @@
 #   as deliberate fixes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian keeps sfdisk, fsck.vfat, ... in /usr/sbin, not on a user's PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 echo "== set-up and tool check"
 bash scripts/setup.sh
