@@ -15,6 +15,9 @@
 #    cargo-nextest and cargo-fuzz (`cargo install --locked` when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian keeps sfdisk, fsck.vfat, ... in /usr/sbin, which is not on a user's
+# PATH; scripts/test.sh adds it the same way.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 check_only=0
 scope=test
@@ -99,6 +102,13 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
 fi
 
 if [ "$scope" = test ]; then
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    if [ "$check_only" = 1 ]; then
+      echo "setup: rustfmt or clippy is missing: rustup component add rustfmt clippy" >&2
+      exit 1
+    fi
+    rustup component add rustfmt clippy
+  fi
   for tool in cargo-nextest cargo-fuzz; do
     command -v "$tool" >/dev/null 2>&1 && continue
     if [ "$check_only" = 1 ]; then

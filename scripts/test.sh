@@ -9,6 +9,8 @@
 #   as deliberate fixes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian keeps sfdisk, fsck.vfat, ... in /usr/sbin, not on a user's PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 echo "== set-up and tool check"
 bash scripts/setup.sh
@@ -23,8 +25,8 @@ echo "== release build"
 cargo build --workspace --release --bins
 
 # cargo-fuzz on the stable toolchain: no sanitizer, RUSTC_BOOTSTRAP for its -Z flags.
-# fuzz/Cargo.lock is committed: when a dependency of the fuzzed crates changes,
-# commit the lock this updates (the clone must stay clean after the tests).
+# fuzz/Cargo.lock is committed and must be current (the clone stays clean).
+bash scripts/fuzz-lock.sh --check
 for target in yaml_config layer_tar registry_docs; do
   echo "== fuzz $target (60 s)"
   (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$target" -- -max_total_time=60 -rss_limit_mb=4096 2>&1 | tail -n 3)

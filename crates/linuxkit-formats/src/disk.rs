@@ -597,6 +597,7 @@ pub(crate) fn derived_uuid(parts: &[&[u8]]) -> [u8; 16] {
 pub(crate) mod tests {
     //! Shared test fixtures and qemu-img helpers for the writers' tests.
     use super::*;
+    use linuxkit_test_support::Run;
     use std::path::Path;
     use std::process::{Command, Output};
 
@@ -655,10 +656,7 @@ pub(crate) mod tests {
     }
 
     pub fn qemu_img(args: &[&str]) -> Output {
-        Command::new("qemu-img")
-            .args(args)
-            .output()
-            .expect("qemu-img runs (Debian qemu-utils)")
+        Command::new("qemu-img").args(args).run_output()
     }
 
     /// `qemu-img info --output=json`, parsed. Since QEMU 8 the image's

@@ -438,6 +438,7 @@ impl Tree {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use linuxkit_test_support::Run;
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     use std::path::Path;
     use std::process::Command;
@@ -580,8 +581,7 @@ pub(super) mod tests {
         let out = Command::new(cmd)
             .args(args)
             .stdin(std::process::Stdio::piped())
-            .output()
-            .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            .run_output();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::Shared;
+use linuxkit_test_support::Run;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -68,10 +69,7 @@ fn tree_files(b: &FatBuilder) -> Vec<(String, Shared)> {
 }
 
 fn run(cmd: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let out = Command::new(cmd).args(args).run_output();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -145,8 +143,7 @@ fn mtools_check(path: &Path, b: &FatBuilder, label: &str) {
     {
         let out = Command::new("mtype")
             .args(["-i", img, &format!("::/{p}")])
-            .output()
-            .unwrap();
+            .run_output();
         assert!(
             out.status.success(),
             "mtype {p}: {}",
@@ -293,8 +290,7 @@ fn boot_code_and_patching() {
         fsck_clean(&path, false);
         let out = Command::new("mtype")
             .args(["-i", path.to_str().unwrap(), "::/EFI/BOOT/BOOTX64.EFI"])
-            .output()
-            .unwrap();
+            .run_output();
         assert!(out.stdout == *new);
     }
     assert!(matches!(

@@ -4,16 +4,14 @@
 use super::*;
 use crate::Shared;
 use crate::fat::{FatBuilder, FatOptions};
+use linuxkit_test_support::Run;
 use std::path::Path;
 use std::process::Command;
 
 const DISK: u64 = 200 << 20;
 
 fn run(cmd: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let out = Command::new(cmd).args(args).run_output();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -114,8 +112,7 @@ fn mbr_disk_with_sfdisk() {
     let mut child = Command::new("sfdisk")
         .args(["-q", theirs.to_str().unwrap()])
         .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .run_spawn();
     let script = "label: dos\nlabel-id: 0x12345678\nstart=2048, type=83, bootable\n";
     child
         .stdin

@@ -475,6 +475,7 @@ mod tests {
     use super::*;
     use crate::entry::Kind;
     use crate::path::clean;
+    use linuxkit_test_support::Run;
     use std::io::Cursor;
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
     use std::path::Path;
@@ -589,9 +590,7 @@ mod tests {
     }
 
     fn run(cmd: &mut Command) -> String {
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?} (install squashfs-tools): {e}"));
+        let out = cmd.run_output();
         assert!(
             out.status.success(),
             "{cmd:?} failed: {}",

@@ -516,6 +516,7 @@ impl Pe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use linuxkit_test_support::Run;
     use std::process::Command;
 
     const DEFAULT_STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
@@ -601,9 +602,7 @@ mod tests {
     }
 
     fn run(cmd: &mut Command) -> String {
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?} (install binutils): {e}"));
+        let out = cmd.run_output();
         assert!(
             out.status.success(),
             "{cmd:?}: {}",

@@ -622,22 +622,7 @@ fn packages_and_build_outputs_are_pushed_as_images_other_tools_read() {
         "image: hello\narches: [amd64]\ncontents:\n  files:\n    - path: /etc/motd\n      contents: \"hi\\n\"\n",
     )
     .unwrap();
-    let git = |args: &[&str]| {
-        let o = std::process::Command::new("git")
-            .current_dir(&r)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-            .run_output();
-        assert!(
-            o.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    };
+    let git = |args: &[&str]| common::git(&r, args);
     git(&["init", "-q"]);
     git(&["add", "-A"]);
     git(&["commit", "-qm", "p"]);

@@ -4,6 +4,7 @@
 use super::*;
 use crate::Shared;
 use crate::entry::Kind;
+use linuxkit_test_support::Run;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
@@ -131,10 +132,7 @@ fn build(entries: &[Entry], opts: &IsoOptions) -> Vec<u8> {
 
 /// Run a tool, require success, return stdout and stderr.
 fn run(cmd: &str, args: &[&str]) -> String {
-    let o = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd} (is it installed?): {e}"));
+    let o = Command::new(cmd).args(args).run_output();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
