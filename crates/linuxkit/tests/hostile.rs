@@ -1290,3 +1290,54 @@ fn files_sources_that_are_not_regular_files_are_refused() {
         assert_eq!(fx.outputs(), Vec::<String>::new());
     }
 }
+
+// ---------------------------------------------------------------------------
+// Sizes chosen by the layer (issue 16, item 4)
+// ---------------------------------------------------------------------------
+
+/// A gzip layer whose tar starts with a `kind` extension header (GNU long
+/// name/link or PAX) of `size` bytes, then one small file. Streamed, so the
+/// test itself never holds the header.
+fn huge_extension_layer(kind: EntryType, size: u64) -> Layer {
+    let mut raw_hash = Sha256::new();
+    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+    let mut put = |bytes: &[u8]| {
+        raw_hash.update(bytes);
+        enc.write_all(bytes).unwrap();
+    };
+    let mut h = RawTar::header("././@LongLink", kind, 0o644, size);
+    h.set_cksum();
+    put(h.as_bytes());
+    let chunk = vec![b'a'; 1 << 20];
+    let mut left = size.div_ceil(512) * 512;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        put(&chunk[..n]);
+        left -= n as u64;
+    }
+    put(&RawTar::new().file("f", b"x").finish());
+    Layer {
+        diff_id: format!("sha256:{}", hex::encode(raw_hash.finalize())),
+        blob: enc.finish().unwrap(),
+        media_type: MEDIA_TYPE_OCI_LAYER_GZIP,
+    }
+}
+
+#[test]
+fn huge_tar_extension_headers_are_refused_naming_the_layer() {
+    // 64 MiB: far above the 1 MiB limit, small enough for any test machine
+    // even without the limit.
+    for (case, kind, what) in [
+        ("longname", EntryType::GNULongName, "GNU long name of 67108864 bytes"),
+        ("longlink", EntryType::GNULongLink, "GNU long link name of 67108864 bytes"),
+        ("paxhuge", EntryType::XHeader, "PAX extended header of 67108864 bytes"),
+    ] {
+        let layer = huge_extension_layer(kind, 64 << 20);
+        let stderr =
+            expect_rejected_as(case, &[layer], Role::Onboot, &no_damage, Some(0), &[what]);
+        assert!(
+            !stderr.contains("damaged or truncated"),
+            "an intact blob is not damaged\n{stderr}"
+        );
+    }
+}
