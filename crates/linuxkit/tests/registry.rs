@@ -804,3 +804,40 @@ fn proxies_from_the_environment_and_insecure_registries_are_used() {
     );
     assert_eq!(names_digest(&cache, &name), Some(layout.index.digest));
 }
+
+#[test]
+fn a_registry_sending_a_trickle_is_timed_out_by_progress() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (_reg, proxy, _layout, name) = behind_proxy(d, 1, 200_000);
+    // About 20 bytes a second, while at least 1000 bytes a second are required.
+    proxy.set(Fault::Throttle { bytes_per_sec: 20 });
+    let cache = d.join("cache");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_linuxkit"))
+        .current_dir(d)
+        .env("HOME", d)
+        .env("LINUXKIT_REGISTRY_MIN_PROGRESS", "1000/1")
+        .args(["--cache", cache.to_str().unwrap(), "cache", "pull", &name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A guard against a hang, not a timing assertion: five stalled attempts
+    // of one second each and their backoff take about ten seconds.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the pull was not timed out (killed after 120 s)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let e = failed(&out);
+    assert!(
+        e.contains("stalled") && e.contains("LINUXKIT_REGISTRY_MIN_PROGRESS") && e.contains(&name),
+        "{e}"
+    );
+    assert!(consistent(&cache).is_empty(), "a name was written");
+}

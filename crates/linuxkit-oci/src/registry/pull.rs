@@ -487,8 +487,13 @@ impl Client {
             }
             let mut reader = resp.into_body().into_reader();
             let mut buf = vec![0u8; 256 << 10];
+            let mut watch = self.opts.min_progress.watch();
             let outcome: Result<(), std::io::Error> = loop {
-                match reader.read(&mut buf) {
+                let got = reader.read(&mut buf);
+                if let Err(stalled) = watch.advance(*got.as_ref().unwrap_or(&0) as u64) {
+                    break Err(std::io::Error::new(std::io::ErrorKind::TimedOut, stalled));
+                }
+                match got {
                     Ok(0) => break Ok(()),
                     Ok(n) => {
                         if have + n as u64 > desc.size {
