@@ -61,7 +61,9 @@ fn resolve_source(p: &str, ctx: &FileContext) -> PathBuf {
 /// The components of an image path that name something (no empty or `.`
 /// components), for comparing paths written differently (`a//b`, `./a/b`).
 fn components(path: &str) -> Vec<&str> {
-    path.split('/').filter(|c| !c.is_empty() && *c != ".").collect()
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect()
 }
 
 /// Read a `source:` file: it must be a regular file (checked on the opened

@@ -165,8 +165,8 @@ fn read_layer_with(
             // Read the rest: if the blob matches both digests, it is intact
             // and its tar is what is refused; only otherwise is it damaged.
             let rest = io::copy(&mut hashing, &mut io::sink());
-            let intact = rest.is_ok()
-                && check_diff_id(diff_id, hashing.hasher.finalize().into()).is_ok();
+            let intact =
+                rest.is_ok() && check_diff_id(diff_id, hashing.hasher.finalize().into()).is_ok();
             return Err(if intact {
                 layer_err(format!(
                     "the layer's tar is refused: {e} (the blob matches its digest: the image \

@@ -164,11 +164,6 @@ impl Collector {
         let mut out = serde_json::to_vec_pretty(&Value::Object(doc))
             .map_err(|e| BuildError::Other(e.to_string()))?;
         out.push(b'\n');
-        Ok(Entry::file(
-            image_path(opts)?,
-            0o644,
-            mtime,
-            out,
-        ))
+        Ok(Entry::file(image_path(opts)?, 0o644, mtime, out))
     }
 }

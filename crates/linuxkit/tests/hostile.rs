@@ -1209,7 +1209,11 @@ fn expect_files_refused(fx: &Fixture, yaml: &str, extra: &[&str], keywords: &[&s
         assert!(stderr.contains(k), "stderr does not say {k:?}\n{stderr}");
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(fx.outputs(), Vec::<String>::new(), "a failed build left files");
+    assert_eq!(
+        fx.outputs(),
+        Vec::<String>::new(),
+        "a failed build left files"
+    );
     snapshot.assert_untouched(fx);
     stderr
 }
@@ -1218,7 +1222,9 @@ fn expect_files_refused(fx: &Fixture, yaml: &str, extra: &[&str], keywords: &[&s
 fn files_names_with_dotdot_are_refused_with_position() {
     for name in ["..", "/..", "../../evil", "etc/../../evil"] {
         let fx = Fixture::new();
-        let yaml = format!("files:\n  - path: etc/ok\n    contents: ok\n  - path: {name}\n    contents: evil\n");
+        let yaml = format!(
+            "files:\n  - path: etc/ok\n    contents: ok\n  - path: {name}\n    contents: evil\n"
+        );
         expect_files_refused(&fx, &yaml, &["--no-sbom"], &["cfg.yml:4:11:", "`..`"]);
     }
 }
@@ -1230,7 +1236,12 @@ fn files_written_under_a_files_symlink_are_refused_with_position() {
         let yaml = format!(
             "files:\n  - path: {link}\n    symlink: /etc\n  - path: {under}\n    contents: evil\n"
         );
-        expect_files_refused(&fx, &yaml, &["--no-sbom"], &["cfg.yml:4:11:", "symlink", "cfg.yml:2:11"]);
+        expect_files_refused(
+            &fx,
+            &yaml,
+            &["--no-sbom"],
+            &["cfg.yml:4:11:", "symlink", "cfg.yml:2:11"],
+        );
     }
     // A symlink itself, and a file beside it, are fine.
     let fx = Fixture::new();
@@ -1242,7 +1253,12 @@ fn files_written_under_a_files_symlink_are_refused_with_position() {
 fn sbom_output_with_dotdot_is_refused() {
     let fx = Fixture::new();
     let yaml = "files:\n  - path: etc/ok\n    contents: ok\n";
-    expect_files_refused(&fx, yaml, &["--sbom-output", "../../evil"], &["--sbom-output", "`..`"]);
+    expect_files_refused(
+        &fx,
+        yaml,
+        &["--sbom-output", "../../evil"],
+        &["--sbom-output", "`..`"],
+    );
 }
 
 /// Run the build, killing it if it has not finished after a minute (a hang
@@ -1282,7 +1298,10 @@ fn files_sources_that_are_not_regular_files_are_refused() {
         let yaml = format!("files:\n  - path: etc/x\n    source: {source}\n");
         let out = output_within_a_minute(fx.build_command(&yaml, "tar", &["--no-sbom"]));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{source}: the build should fail\n{stderr}");
+        assert!(
+            !out.status.success(),
+            "{source}: the build should fail\n{stderr}"
+        );
         assert!(
             stderr.contains("cfg.yml:2:11:") && stderr.contains(what),
             "{source}: stderr does not say where and {what:?}\n{stderr}"
@@ -1328,13 +1347,24 @@ fn huge_tar_extension_headers_are_refused_naming_the_layer() {
     // 64 MiB: far above the 1 MiB limit, small enough for any test machine
     // even without the limit.
     for (case, kind, what) in [
-        ("longname", EntryType::GNULongName, "GNU long name of 67108864 bytes"),
-        ("longlink", EntryType::GNULongLink, "GNU long link name of 67108864 bytes"),
-        ("paxhuge", EntryType::XHeader, "PAX extended header of 67108864 bytes"),
+        (
+            "longname",
+            EntryType::GNULongName,
+            "GNU long name of 67108864 bytes",
+        ),
+        (
+            "longlink",
+            EntryType::GNULongLink,
+            "GNU long link name of 67108864 bytes",
+        ),
+        (
+            "paxhuge",
+            EntryType::XHeader,
+            "PAX extended header of 67108864 bytes",
+        ),
     ] {
         let layer = huge_extension_layer(kind, 64 << 20);
-        let stderr =
-            expect_rejected_as(case, &[layer], Role::Onboot, &no_damage, Some(0), &[what]);
+        let stderr = expect_rejected_as(case, &[layer], Role::Onboot, &no_damage, Some(0), &[what]);
         assert!(
             !stderr.contains("damaged or truncated"),
             "an intact blob is not damaged\n{stderr}"

@@ -881,11 +881,19 @@ fn lying_registry(layer_size: u64) -> (String, std::sync::Arc<std::sync::Mutex<V
             let (status, ctype, body): (&str, &str, &[u8]) = if path == "/v2/" {
                 ("200 OK", "application/json", b"{}")
             } else if path == "/v2/test/huge/manifests/v1" {
-                ("200 OK", "application/vnd.oci.image.manifest.v1+json", &manifest)
+                (
+                    "200 OK",
+                    "application/vnd.oci.image.manifest.v1+json",
+                    &manifest,
+                )
             } else if path == config_path {
                 ("200 OK", "application/octet-stream", &config)
             } else {
-                ("404 Not Found", "application/json", b"{\"errors\":[{\"code\":\"BLOB_UNKNOWN\"}]}")
+                (
+                    "404 Not Found",
+                    "application/json",
+                    b"{\"errors\":[{\"code\":\"BLOB_UNKNOWN\"}]}",
+                )
             };
             let head = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\
@@ -928,7 +936,10 @@ fn a_layer_larger_than_the_free_space_is_refused_before_downloading() {
     );
     let layer = {
         use sha2::Digest as _;
-        format!("sha256:{}", hex::encode(sha2::Sha256::digest(b"never sent")))
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(b"never sent"))
+        )
     };
     let asked: Vec<String> = seen.lock().unwrap().clone();
     assert!(

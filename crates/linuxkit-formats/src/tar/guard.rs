@@ -151,10 +151,8 @@ impl HeaderGuard {
                 self.next, MAX_EXTENSION
             )));
         }
-        if !extension {
-            if let Some(s) = self.pax_size.take() {
-                size = s;
-            }
+        if !extension && let Some(s) = self.pax_size.take() {
+            size = s;
         }
         if kind == b'S' {
             // GNU sparse headers are followed by extension blocks; the
@@ -237,7 +235,10 @@ mod tests {
         }
         let (at, e) = err.expect("refused");
         assert_eq!(at, 1535, "refused on the last byte of its header");
-        assert!(e.to_string().contains("GNU long name of 1073741824 bytes"), "{e}");
+        assert!(
+            e.to_string().contains("GNU long name of 1073741824 bytes"),
+            "{e}"
+        );
     }
 
     #[test]
