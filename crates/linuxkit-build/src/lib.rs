@@ -148,7 +148,6 @@ pub fn assemble(
         None => None,
     };
     let mut sbom = sbom::Collector::default();
-    opts.sbom.as_ref().map(sbom::image_path).transpose()?; // refuse a bad path before any work
     let idmap = IdMap::new(moby);
     let mtime = opts.mtime;
 
