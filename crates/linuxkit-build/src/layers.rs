@@ -154,17 +154,31 @@ fn read_layer_with(
             Err(_) => again(),
         };
     }
-    let entries = read_tar_entries(&mut hashing).map_err(|e| {
+    let damaged = |e: io::Error| {
         layer_err(format!(
             "cannot read layer: {e}; the blob is damaged or truncated: remove the image with `linuxkit cache rm` and import it again"
         ))
-    })?;
+    };
+    let entries = match read_tar_entries(&mut hashing) {
+        Ok(entries) => entries,
+        Err(e) => {
+            // Read the rest: if the blob matches both digests, it is intact
+            // and its tar is what is refused; only otherwise is it damaged.
+            let rest = io::copy(&mut hashing, &mut io::sink());
+            let intact =
+                rest.is_ok() && check_diff_id(diff_id, hashing.hasher.finalize().into()).is_ok();
+            return Err(if intact {
+                layer_err(format!(
+                    "the layer's tar is refused: {e} (the blob matches its digest: the image \
+                     itself is malformed; rebuild it or use another image)"
+                ))
+            } else {
+                damaged(e)
+            });
+        }
+    };
     // Drain to the end so both digests cover the whole stream.
-    io::copy(&mut hashing, &mut io::sink()).map_err(|e| {
-        layer_err(format!(
-            "cannot read layer: {e}; the blob is damaged or truncated: remove the image with `linuxkit cache rm` and import it again"
-        ))
-    })?;
+    io::copy(&mut hashing, &mut io::sink()).map_err(damaged)?;
     check_diff_id(diff_id, hashing.hasher.finalize().into()).map_err(layer_err)?;
     if is_gzip {
         remember(record);

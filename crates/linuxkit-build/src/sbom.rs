@@ -29,6 +29,13 @@ fn prefixed(prefix: &str, name: &str) -> String {
 
 pub use linuxkit_formats::time::rfc3339;
 
+/// Where the SBOM goes in the image: `--sbom-output` without its leading
+/// `/`; a `..` component is refused (it would escape the root).
+pub fn image_path(opts: &crate::SbomOptions) -> Result<String, BuildError> {
+    linuxkit_config::image_path(&opts.path)
+        .map_err(|e| BuildError::Other(format!("--sbom-output: {e}")))
+}
+
 impl Collector {
     /// Add the SBOMs attached to `written` (if any), prefixing paths.
     pub fn add(
@@ -157,11 +164,6 @@ impl Collector {
         let mut out = serde_json::to_vec_pretty(&Value::Object(doc))
             .map_err(|e| BuildError::Other(e.to_string()))?;
         out.push(b'\n');
-        Ok(Entry::file(
-            opts.path.trim_start_matches('/').to_string(),
-            0o644,
-            mtime,
-            out,
-        ))
+        Ok(Entry::file(image_path(opts)?, 0o644, mtime, out))
     }
 }

@@ -163,6 +163,14 @@ pub enum SpecError {
     /// `metadata:` other than yaml/json.
     #[error("unsupported metadata type: {0}")]
     UnsupportedMetadata(String),
+    /// A path in the image with a `..` component (a deviation: upstream
+    /// writes it verbatim, and unpacking the output could then write outside
+    /// the root).
+    #[error(
+        "path {0:?} has a `..` component: paths in the image must stay inside it \
+         (write the path without `..`)"
+    )]
+    PathOutside(String),
 }
 
 /// Go's `strconv.ParseInt(s, 8, bits)` with its error texts.

@@ -51,12 +51,24 @@ pub struct FileSpec {
     pub gid: u32,
 }
 
+/// A path inside the image as written in the YAML or on the command line
+/// (`files:` paths, `--sbom-output`), with any leading `/` removed. A `..`
+/// component is refused: the name would go into the output verbatim and
+/// escape the root when the output is unpacked (a deviation from upstream,
+/// which writes it).
+pub fn image_path(path: &str) -> Result<String, SpecError> {
+    if path.split('/').any(|c| c == "..") {
+        return Err(SpecError::PathOutside(path.to_string()));
+    }
+    Ok(path.trim_start_matches('/').to_string())
+}
+
 /// Validate a `files:` entry and resolve its mode and owner.
 pub fn file_spec(file: &File, idmap: &IdMap) -> Result<FileSpec, SpecError> {
     if file.path.is_empty() {
         return Err(SpecError::FileNoPath);
     }
-    let path = file.path.trim_start_matches('/').to_string();
+    let path = image_path(&file.path)?;
     let p = &file.path;
     if file.directory && file.contents.is_some() {
         return Err(SpecError::DirectoryWithContents);
@@ -177,6 +189,23 @@ mod tests {
             }),
             "directory with contents not allowed"
         );
+    }
+
+    #[test]
+    fn dotdot_paths_are_refused() {
+        let m = IdMap::default();
+        for p in ["..", "/..", "../../x", "a/../../b", "a/.."] {
+            let e = file_spec(
+                &File {
+                    contents: Some("x".into()),
+                    ..f(p)
+                },
+                &m,
+            )
+            .unwrap_err();
+            assert_eq!(e, SpecError::PathOutside(p.into()), "{p}");
+        }
+        assert_eq!(image_path("/a..b/..c").unwrap(), "a..b/..c");
     }
 
     #[test]

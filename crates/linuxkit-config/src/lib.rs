@@ -34,7 +34,7 @@ use std::path::Path;
 use linuxkit_oci_spec::Reference;
 
 pub use error::{ConfigError, Diagnostic, SpecError};
-pub use files::{FileKind, FileSpec, MetadataFormat, file_spec};
+pub use files::{FileKind, FileSpec, MetadataFormat, file_spec, image_path};
 pub use label::parse_label;
 pub use merge::merge;
 pub use metadata::{dry_run_yaml, metadata_json, metadata_yaml};

@@ -15,6 +15,7 @@ pub(crate) enum Ty {
     Str,
     Bool,
     Int,
+    /// A uid/gid: a name, or a number that fits 32 bits.
     StrOrInt,
     /// A string from a fixed set.
     Enum(&'static [&'static str]),
@@ -462,10 +463,33 @@ fn int_in_range(node: &Node, path: &str, out: &mut Vec<Issue>) {
     }
 }
 
+/// A numeric uid/gid must fit 32 bits: upstream wraps `4294967296` to 0
+/// (root) and `-1` to 4294967295; we refuse both (a deviation).
+fn id_in_range(node: &Node, path: &str, out: &mut Vec<Issue>) {
+    if let Value::Int(i) = node.value
+        && u32::try_from(i).is_err()
+    {
+        out.push(Issue {
+            line: node.line,
+            column: node.column,
+            message: format!(
+                "id `{}` for `{path}` is out of range: uids and gids are 0 to {}",
+                node.raw,
+                u32::MAX
+            ),
+            hint: Some(
+                "upstream wraps such a number (4294967296 becomes 0, root); write the id you mean"
+                    .into(),
+            ),
+        });
+    }
+}
+
 fn check(node: &Node, ty: &Ty, path: &str, out: &mut Vec<Issue>) {
     match (ty, &node.value) {
         (Ty::Str, Value::Str(_)) | (Ty::Bool, Value::Bool(_)) => {}
-        (Ty::Int, Value::Int(_)) | (Ty::StrOrInt, Value::Int(_)) => int_in_range(node, path, out),
+        (Ty::Int, Value::Int(_)) => int_in_range(node, path, out),
+        (Ty::StrOrInt, Value::Int(_)) => id_in_range(node, path, out),
         (Ty::StrOrInt, Value::Str(_)) => {}
         (Ty::Enum(allowed), Value::Str(s)) => {
             if !allowed.contains(&s.as_str()) {

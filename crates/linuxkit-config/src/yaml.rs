@@ -8,8 +8,12 @@
 //! keys are errors. Every node carries its 1-based line and column.
 //!
 //! It must not know anything about LinuxKit: schema checks live in `schema.rs`.
-//! It must never panic: nesting depth and the total number of nodes (alias
-//! expansion) are bounded.
+//! It must never panic: nesting depth is bounded, and so is what alias
+//! expansion may build: both the number of nodes and the bytes of scalar
+//! text in the tree are limited in proportion to the input ([`Budget`]), and
+//! an alias is refused *before* its copy is made, so an alias bomb (nested
+//! node lists, or one long string aliased many times) fails in a few
+//! kilobytes of work instead of allocating gigabytes.
 
 use std::collections::HashMap;
 
@@ -17,8 +21,56 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 /// Maximum nesting of collections.
 const MAX_DEPTH: usize = 200;
-/// Maximum number of nodes, counting alias expansions ("billion laughs" guard).
+/// Absolute maximum number of nodes, counting alias expansions.
 const MAX_NODES: usize = 2_000_000;
+/// Absolute maximum bytes of scalar text in the tree, counting alias expansions.
+const MAX_BYTES: usize = 64 << 20;
+/// Nodes and scalar bytes a document may expand to beyond its own size.
+const BASE_ALLOWANCE: usize = 256 << 10;
+/// How many times its own size a document may grow through aliases.
+const EXPANSION_FACTOR: usize = 16;
+
+/// What alias expansion may build for one document: `BASE_ALLOWANCE +
+/// EXPANSION_FACTOR × input length` nodes and bytes of scalar text, capped
+/// at [`MAX_NODES`] and [`MAX_BYTES`]. Without aliases a document can never
+/// reach it (a node takes at least one byte of input, a scalar's text is
+/// part of the input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Budget {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    fn for_input(len: usize) -> Budget {
+        let allowance = BASE_ALLOWANCE.saturating_add(len.saturating_mul(EXPANSION_FACTOR));
+        Budget {
+            nodes: allowance.min(MAX_NODES),
+            bytes: allowance.min(MAX_BYTES),
+        }
+    }
+}
+
+/// What a subtree costs: its nodes and the bytes of its scalar text (the
+/// source text and the resolved string are both kept, so both count).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Cost {
+    fn add(self, other: Cost) -> Cost {
+        Cost {
+            nodes: self.nodes.saturating_add(other.nodes),
+            bytes: self.bytes.saturating_add(other.bytes),
+        }
+    }
+
+    fn within(self, budget: Budget) -> bool {
+        self.nodes <= budget.nodes && self.bytes <= budget.bytes
+    }
+}
 
 /// A node of the YAML tree with its position (1-based line and column).
 #[derive(Debug, Clone, PartialEq)]
@@ -87,16 +139,15 @@ impl Node {
         }
     }
 
-    fn count(&self) -> usize {
-        match &self.value {
-            Value::Seq(items) => 1 + items.iter().map(Node::count).sum::<usize>(),
-            Value::Map(pairs) => {
-                1 + pairs
-                    .iter()
-                    .map(|(k, v)| k.count() + v.count())
-                    .sum::<usize>()
-            }
-            _ => 1,
+    /// This node's own cost (its children not included).
+    fn own_cost(&self) -> Cost {
+        let text = match &self.value {
+            Value::Str(s) => s.len(),
+            _ => 0,
+        };
+        Cost {
+            nodes: 1,
+            bytes: self.raw.len().saturating_add(text),
         }
     }
 }
@@ -114,12 +165,14 @@ pub struct YamlError {
     pub hint: Option<String>,
 }
 
+/// A collection being read, with the cost of what it holds so far.
 enum Frame {
     Seq {
         items: Vec<Node>,
         line: usize,
         column: usize,
         anchor: usize,
+        cost: Cost,
     },
     Map {
         pairs: Vec<(Node, Node)>,
@@ -127,8 +180,12 @@ enum Frame {
         line: usize,
         column: usize,
         anchor: usize,
+        cost: Cost,
     },
 }
+
+/// The cost of one collection node itself.
+const COLLECTION: Cost = Cost { nodes: 1, bytes: 0 };
 
 fn pos(span: &Span) -> (usize, usize) {
     (span.start.line(), span.start.col() + 1)
@@ -152,9 +209,12 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
 pub fn parse_lenient(text: &str) -> Result<(Node, Vec<YamlError>), Vec<YamlError>> {
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Each anchored node with its cost, computed once when it is defined.
+    let mut anchors: HashMap<usize, (Node, Cost)> = HashMap::new();
     let mut errors: Vec<YamlError> = Vec::new();
-    let mut nodes = 0usize;
+    let budget = Budget::for_input(text.len());
+    // What the tree built so far holds (aliases counted at their full size).
+    let mut spent = Cost::default();
     let mut root: Option<Node> = None;
 
     while let Some(next) = parser.next_event() {
@@ -171,18 +231,20 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<YamlError>), Vec<YamlError
             }
         };
         let (line, column) = pos(&span);
-        let node = match event {
+        let (node, cost) = match event {
             Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => continue,
             Event::StreamEnd | Event::DocumentEnd => break,
             Event::SequenceStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(vec![too_deep(line, column)]);
                 }
+                spent = spent.add(COLLECTION);
                 stack.push(Frame::Seq {
                     items: Vec::new(),
                     line,
                     column,
                     anchor,
+                    cost: COLLECTION,
                 });
                 continue;
             }
@@ -190,12 +252,14 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<YamlError>), Vec<YamlError
                 if stack.len() >= MAX_DEPTH {
                     return Err(vec![too_deep(line, column)]);
                 }
+                spent = spent.add(COLLECTION);
                 stack.push(Frame::Map {
                     pairs: Vec::new(),
                     key: None,
                     line,
                     column,
                     anchor,
+                    cost: COLLECTION,
                 });
                 continue;
             }
@@ -205,6 +269,7 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<YamlError>), Vec<YamlError
                     line,
                     column,
                     anchor,
+                    cost,
                 }) => {
                     let n = Node {
                         value: Value::Seq(items),
@@ -214,9 +279,9 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<YamlError>), Vec<YamlError
                         plain: false,
                     };
                     if anchor != 0 {
-                        anchors.insert(anchor, n.clone());
+                        anchors.insert(anchor, (n.clone(), cost));
                     }
-                    n
+                    (n, cost)
                 }
                 _ => return Err(vec![internal(line, column)]),
             },
@@ -226,6 +291,7 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<YamlError>), Vec<YamlError
                     line,
                     column,
                     anchor,
+                    cost,
                     ..
                 }) => {
                     let pairs = finish_mapping(pairs, &mut errors);
@@ -237,9 +303,9 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<YamlError>), Vec<YamlError
                         plain: false,
                     };
                     if anchor != 0 {
-                        anchors.insert(anchor, n.clone());
+                        anchors.insert(anchor, (n.clone(), cost));
                     }
-                    n
+                    (n, cost)
                 }
                 _ => return Err(vec![internal(line, column)]),
             },
@@ -260,18 +326,27 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<YamlError>), Vec<YamlError
                     raw: text.to_string(),
                     plain,
                 };
-                if anchor != 0 {
-                    anchors.insert(anchor, n.clone());
+                let cost = n.own_cost();
+                spent = spent.add(cost);
+                if !spent.within(budget) {
+                    return Err(vec![too_large(line, column, budget)]);
                 }
-                n
+                if anchor != 0 {
+                    anchors.insert(anchor, (n.clone(), cost));
+                }
+                (n, cost)
             }
             Event::Alias(id) => match anchors.get(&id) {
-                Some(n) => {
-                    nodes = nodes.saturating_add(n.count());
+                Some((n, cost)) => {
+                    // Check before copying: the copy is what would allocate.
+                    spent = spent.add(*cost);
+                    if !spent.within(budget) {
+                        return Err(vec![too_large(line, column, budget)]);
+                    }
                     let mut n = n.clone();
                     n.line = line;
                     n.column = column;
-                    n
+                    (n, *cost)
                 }
                 None => {
                     return Err(vec![YamlError {
@@ -283,26 +358,28 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<YamlError>), Vec<YamlError
                 }
             },
         };
-        nodes += 1;
-        if nodes > MAX_NODES {
-            return Err(vec![YamlError {
-                line,
-                column,
-                message: "document too large (too many nodes after expanding aliases)".into(),
-                hint: None,
-            }]);
-        }
         // Attach the completed node to its parent.
         match stack.last_mut() {
             None => {
                 root = Some(node);
                 break;
             }
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { pairs, key, .. }) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => pairs.push((k, node)),
-            },
+            Some(Frame::Seq { items, cost: c, .. }) => {
+                *c = c.add(cost);
+                items.push(node);
+            }
+            Some(Frame::Map {
+                pairs,
+                key,
+                cost: c,
+                ..
+            }) => {
+                *c = c.add(cost);
+                match key.take() {
+                    None => *key = Some(node),
+                    Some(k) => pairs.push((k, node)),
+                }
+            }
         }
     }
 
@@ -323,6 +400,22 @@ fn too_deep(line: usize, column: usize) -> YamlError {
         column,
         message: format!("invalid YAML: nesting deeper than {MAX_DEPTH} levels"),
         hint: None,
+    }
+}
+
+fn too_large(line: usize, column: usize, budget: Budget) -> YamlError {
+    YamlError {
+        line,
+        column,
+        message: format!(
+            "document too large after expanding aliases (more than {} nodes or {} bytes of text)",
+            budget.nodes, budget.bytes
+        ),
+        hint: Some(
+            "an alias copies its anchor; this file expands to far more than its own size \
+             (an alias bomb?): write the values out or use fewer aliases"
+                .into(),
+        ),
     }
 }
 

@@ -104,3 +104,21 @@ fn pkg_build_yml_is_not_a_config() {
         "image: getty\nnetwork: true\nconfig:\n  binds:\n    - /etc/getty:/etc/getty\n"
     ));
 }
+
+#[test]
+fn ids_that_do_not_fit_32_bits_are_refused_with_position() {
+    // Upstream wraps 4294967296 to 0: a file or container would run as root.
+    let e = errors(
+        "onboot:\n  - name: x\n    image: alpine:3.21\n    uid: 4294967296\n\
+         files:\n  - path: etc/x\n    contents: hi\n    gid: -1\n  - path: etc/y\n    contents: hi\n    uid: 4294967295\n",
+    );
+    assert!(
+        e.contains("test.yml:4:10: id `4294967296` for `onboot[0].uid` is out of range"),
+        "{e}"
+    );
+    assert!(
+        e.contains("test.yml:8:10: id `-1` for `files[0].gid` is out of range"),
+        "{e}"
+    );
+    assert!(!e.contains("files[1]"), "{e}");
+}

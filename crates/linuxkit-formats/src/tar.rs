@@ -3,12 +3,15 @@
 //! (`LINUXKIT.source` / `LINUXKIT.location`), extra records, or a field that
 //! does not fit ustar (long or non-ASCII names, large ids, sizes or times).
 //! The archive ends with two zero blocks, as Go's `archive/tar` writes it.
-//! [`read_entries`] is the one tar reader (layers, input tars, .deb data).
+//! [`read_entries`] is the one tar reader (layers, input tars, .deb data);
+//! extension headers it reads are bounded by [`guard`].
 
 use crate::Shared;
 use crate::entry::{Entry, Kind};
 use std::io::{self, Read, Write};
 use std::sync::Arc;
+
+pub mod guard;
 
 const BLOCK: usize = 512;
 
@@ -258,7 +261,7 @@ fn pax_i64(v: &str) -> Option<i64> {
 /// the header, `SCHILY.xattr.*` records are kept and `LINUXKIT.*` provenance
 /// records are read back. A header's size is not trusted for allocation.
 pub fn read_entries(r: &mut dyn Read) -> io::Result<Vec<Entry>> {
-    let mut archive = tar::Archive::new(r);
+    let mut archive = tar::Archive::new(guard::Guarded::new(r));
     collect(archive.entries()?, |item| {
         // The header's size is untrusted: take at most what a sane layer
         // needs up front (zeroed by the allocator: fresh pages are not
@@ -285,6 +288,7 @@ pub fn read_entries(r: &mut dyn Read) -> io::Result<Vec<Entry>> {
 /// [`read_entries`] of a tar archive held in `archive` (a mapped cache
 /// file): file contents are slices of it, not copies.
 pub fn read_entries_shared(archive: &Shared) -> io::Result<Vec<Entry>> {
+    guard::HeaderGuard::new().feed(0, &archive[..])?;
     let mut a = tar::Archive::new(io::Cursor::new(&archive[..]));
     collect(a.entries_with_seek()?, |item| {
         let start = item.raw_file_position();

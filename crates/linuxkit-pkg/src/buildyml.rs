@@ -590,6 +590,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn alias_bomb_in_build_yml_is_refused_with_position() {
+        // build.yml goes through the same expansion bound as linuxkit YAML.
+        let mut text = format!("image: x\nx-s: &s \"{}\"\nargs:\n", "A".repeat(10_000));
+        for _ in 0..4000 {
+            text.push_str("  - *s\n");
+        }
+        let e = parse("p/build.yml", &text).unwrap_err().to_string();
+        assert!(
+            e.contains("p/build.yml:") && e.contains("too large after expanding aliases"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn upstream_getty_build_yml_gives_upstream_label() {
         let text = "image: getty\nconfig:\n  pid: host\n  net: host\n  binds:\n    - /run:/run\n  devices:\n    - path: \"/dev/console\"\n      type: c\n      major: 5\n      minor: 1\n      mode: 0666\n  capabilities:\n    - all\n";
         let b = parse("build.yml", text).unwrap();

@@ -330,18 +330,30 @@ impl Fixture {
 
     /// Run `linuxkit build` on `yaml` from the working directory.
     fn build(&self, yaml: &str, format: &str) -> Output {
+        self.build_with(yaml, format, &["--no-sbom"])
+    }
+
+    /// The `linuxkit build` command for `yaml` with extra arguments.
+    fn build_command(&self, yaml: &str, format: &str, extra: &[&str]) -> Command {
         fs::write(self.cwd.join("cfg.yml"), yaml).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_linuxkit"))
-            .current_dir(&self.cwd)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
+        cmd.current_dir(&self.cwd)
             .env("HOME", &self.home)
             .env_remove("LINUXKIT_CACHE")
             .env_remove("RUST_LOG")
-            .args(["build", "--no-sbom", "--arch", "amd64", "--format", format])
+            .args(["build", "--arch", "amd64", "--format", format])
+            .args(extra)
             .arg("--dir")
             .arg(&self.out)
             .args(["--name", "t", "--cache"])
             .arg(&self.cache)
-            .arg("cfg.yml")
+            .arg("cfg.yml");
+        cmd
+    }
+
+    /// Run `linuxkit build` on `yaml` with extra arguments.
+    fn build_with(&self, yaml: &str, format: &str, extra: &[&str]) -> Output {
+        self.build_command(yaml, format, extra)
             .output()
             .expect("run linuxkit")
     }
@@ -1175,4 +1187,183 @@ fn plain_whiteout_hides_lower_file() {
     assert!(names.contains(&format!("{ONBOOT_PREFIX}a/y")), "{names:?}");
     assert!(!names.iter().any(|n| n.ends_with("a/x")), "{names:?}");
     assert!(!names.iter().any(|n| n.contains(".wh.")), "{names:?}");
+}
+
+// ---------------------------------------------------------------------------
+// `files:` names and sources (issue 16, items 4 and 5)
+// ---------------------------------------------------------------------------
+
+/// Build `yaml` (files only) and assert it failed with every keyword in
+/// stderr, left no output and wrote nothing outside. Returns stderr.
+fn expect_files_refused(fx: &Fixture, yaml: &str, extra: &[&str], keywords: &[&str]) -> String {
+    let snapshot = HostSnapshot::take(fx);
+    let out = fx.build_with(yaml, "tar", extra);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("stderr:\n{stderr}");
+    assert!(!out.status.success(), "the build should fail\n{stderr}");
+    for k in keywords {
+        assert!(stderr.contains(k), "stderr does not say {k:?}\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        fx.outputs(),
+        Vec::<String>::new(),
+        "a failed build left files"
+    );
+    snapshot.assert_untouched(fx);
+    stderr
+}
+
+#[test]
+fn files_names_with_dotdot_are_refused_with_position() {
+    for name in ["..", "/..", "../../evil", "etc/../../evil"] {
+        let fx = Fixture::new();
+        let yaml = format!(
+            "files:\n  - path: etc/ok\n    contents: ok\n  - path: {name}\n    contents: evil\n"
+        );
+        expect_files_refused(&fx, &yaml, &["--no-sbom"], &["cfg.yml:4:11:", "`..`"]);
+    }
+}
+
+#[test]
+fn files_written_under_a_files_symlink_are_refused_with_position() {
+    for (link, under) in [("l", "l/evil"), ("a/l", "./a//l/sub/evil")] {
+        let fx = Fixture::new();
+        let yaml = format!(
+            "files:\n  - path: {link}\n    symlink: /etc\n  - path: {under}\n    contents: evil\n"
+        );
+        expect_files_refused(
+            &fx,
+            &yaml,
+            &["--no-sbom"],
+            &["cfg.yml:4:11:", "symlink", "cfg.yml:2:11"],
+        );
+    }
+    // A symlink itself, and a file beside it, are fine.
+    let fx = Fixture::new();
+    let yaml = "files:\n  - path: l\n    symlink: /etc\n  - path: lx/ok\n    contents: ok\n";
+    assert_built(&fx.build(yaml, "tar"));
+}
+
+#[test]
+fn sbom_output_with_dotdot_is_refused() {
+    let fx = Fixture::new();
+    let yaml = "files:\n  - path: etc/ok\n    contents: ok\n";
+    expect_files_refused(
+        &fx,
+        yaml,
+        &["--sbom-output", "../../evil"],
+        &["--sbom-output", "`..`"],
+    );
+}
+
+/// Run the build, killing it if it has not finished after a minute (a hang
+/// is a failure, not a test that never ends).
+fn output_within_a_minute(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run linuxkit");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the build hung (killed after 60 s)\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn files_sources_that_are_not_regular_files_are_refused() {
+    let fx = Fixture::new();
+    let fifo = fx.root().join("fifo");
+    let st = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(st.success());
+    for (source, what) in [
+        ("/dev/zero".to_string(), "is a device"),
+        (fifo.display().to_string(), "is a FIFO"),
+        (fx.root().display().to_string(), "is a directory"),
+    ] {
+        let yaml = format!("files:\n  - path: etc/x\n    source: {source}\n");
+        let out = output_within_a_minute(fx.build_command(&yaml, "tar", &["--no-sbom"]));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{source}: the build should fail\n{stderr}"
+        );
+        assert!(
+            stderr.contains("cfg.yml:2:11:") && stderr.contains(what),
+            "{source}: stderr does not say where and {what:?}\n{stderr}"
+        );
+        assert_eq!(fx.outputs(), Vec::<String>::new());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Sizes chosen by the layer (issue 16, item 4)
+// ---------------------------------------------------------------------------
+
+/// A gzip layer whose tar starts with a `kind` extension header (GNU long
+/// name/link or PAX) of `size` bytes, then one small file. Streamed, so the
+/// test itself never holds the header.
+fn huge_extension_layer(kind: EntryType, size: u64) -> Layer {
+    let mut raw_hash = Sha256::new();
+    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+    let mut put = |bytes: &[u8]| {
+        raw_hash.update(bytes);
+        enc.write_all(bytes).unwrap();
+    };
+    let mut h = RawTar::header("././@LongLink", kind, 0o644, size);
+    h.set_cksum();
+    put(h.as_bytes());
+    let chunk = vec![b'a'; 1 << 20];
+    let mut left = size.div_ceil(512) * 512;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        put(&chunk[..n]);
+        left -= n as u64;
+    }
+    put(&RawTar::new().file("f", b"x").finish());
+    Layer {
+        diff_id: format!("sha256:{}", hex::encode(raw_hash.finalize())),
+        blob: enc.finish().unwrap(),
+        media_type: MEDIA_TYPE_OCI_LAYER_GZIP,
+    }
+}
+
+#[test]
+fn huge_tar_extension_headers_are_refused_naming_the_layer() {
+    // 64 MiB: far above the 1 MiB limit, small enough for any test machine
+    // even without the limit.
+    for (case, kind, what) in [
+        (
+            "longname",
+            EntryType::GNULongName,
+            "GNU long name of 67108864 bytes",
+        ),
+        (
+            "longlink",
+            EntryType::GNULongLink,
+            "GNU long link name of 67108864 bytes",
+        ),
+        (
+            "paxhuge",
+            EntryType::XHeader,
+            "PAX extended header of 67108864 bytes",
+        ),
+    ] {
+        let layer = huge_extension_layer(kind, 64 << 20);
+        let stderr = expect_rejected_as(case, &[layer], Role::Onboot, &no_damage, Some(0), &[what]);
+        assert!(
+            !stderr.contains("damaged or truncated"),
+            "an intact blob is not damaged\n{stderr}"
+        );
+    }
 }

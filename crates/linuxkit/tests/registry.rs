@@ -785,3 +785,148 @@ fn proxies_from_the_environment_and_insecure_registries_are_used() {
     );
     assert_eq!(names_digest(&cache, &name), Some(layout.index.digest));
 }
+
+#[test]
+fn a_registry_sending_a_trickle_is_timed_out_by_progress() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (_reg, proxy, _layout, name) = behind_proxy(d, 1, 200_000);
+    // About 20 bytes a second, while at least 1000 bytes a second are required.
+    proxy.set(Fault::Throttle { bytes_per_sec: 20 });
+    let cache = d.join("cache");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_linuxkit"))
+        .current_dir(d)
+        .env("HOME", d)
+        .env("LINUXKIT_REGISTRY_MIN_PROGRESS", "1000/1")
+        .args(["--cache", cache.to_str().unwrap(), "cache", "pull", &name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A guard against a hang, not a timing assertion: five stalled attempts
+    // of one second each and their backoff take about ten seconds.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the pull was not timed out (killed after 120 s)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let e = failed(&out);
+    assert!(
+        e.contains("stalled") && e.contains("LINUXKIT_REGISTRY_MIN_PROGRESS") && e.contains(&name),
+        "{e}"
+    );
+    assert!(consistent(&cache).is_empty(), "a name was written");
+}
+
+/// A registry that serves one image, `test/huge:v1`, whose manifest declares
+/// a layer of `layer_size` bytes that it never has; it records the request
+/// lines it got. One request per connection.
+fn lying_registry(layer_size: u64) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use sha2::Digest as _;
+    use std::io::{BufRead, BufReader, Write};
+    let sha = |b: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)));
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#.to_vec();
+    let layer_digest = sha(b"never sent");
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer_digest}","size":{layer_size}}}]}}"#,
+        sha(&config),
+        config.len()
+    )
+    .into_bytes();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let config_path = format!("/v2/test/huge/blobs/{}", sha(&config));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            log.lock().unwrap().push(line.trim().to_string());
+            let path = line.split(' ').nth(1).unwrap_or("").to_string();
+            let (status, ctype, body): (&str, &str, &[u8]) = if path == "/v2/" {
+                ("200 OK", "application/json", b"{}")
+            } else if path == "/v2/test/huge/manifests/v1" {
+                (
+                    "200 OK",
+                    "application/vnd.oci.image.manifest.v1+json",
+                    &manifest,
+                )
+            } else if path == config_path {
+                ("200 OK", "application/octet-stream", &config)
+            } else {
+                (
+                    "404 Not Found",
+                    "application/json",
+                    b"{\"errors\":[{\"code\":\"BLOB_UNKNOWN\"}]}",
+                )
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\
+                 Docker-Content-Digest: {}\r\nConnection: close\r\n\r\n",
+                body.len(),
+                sha(body)
+            );
+            let _ = conn.write_all(head.as_bytes());
+            if !line.starts_with("HEAD") {
+                let _ = conn.write_all(body);
+            }
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn a_layer_larger_than_the_free_space_is_refused_before_downloading() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (addr, seen) = lying_registry(1 << 50); // 1 PiB
+    let name = format!("{addr}/test/huge:v1");
+    let cache = d.join("cache");
+    let e = failed(&lk(
+        d,
+        &[
+            "--cache",
+            cache.to_str().unwrap(),
+            "--insecure-registry",
+            &addr,
+            "cache",
+            "pull",
+            &name,
+        ],
+        &[],
+    ));
+    assert!(
+        e.contains("declares 1125899906842624 bytes") && e.contains("free") && e.contains(&name),
+        "{e}"
+    );
+    let layer = {
+        use sha2::Digest as _;
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(b"never sent"))
+        )
+    };
+    let asked: Vec<String> = seen.lock().unwrap().clone();
+    assert!(
+        !asked.iter().any(|l| l.contains(&layer)),
+        "the layer was requested: {asked:?}"
+    );
+    assert!(partials(&cache).is_empty(), "left {:?}", partials(&cache));
+    assert!(consistent(&cache).is_empty(), "a name was written");
+}

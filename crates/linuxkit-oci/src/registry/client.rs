@@ -103,6 +103,8 @@ pub struct RegistryOptions {
     pub retry: RetryPolicy,
     /// Blobs larger than this are uploaded in chunks of this size.
     pub chunk_size: u64,
+    /// The slowest blob download accepted (default from the environment).
+    pub min_progress: super::stall::MinProgress,
     /// Progress reports.
     pub progress: Arc<dyn Progress>,
 }
@@ -117,6 +119,7 @@ impl Default for RegistryOptions {
             parallel: 4,
             retry: RetryPolicy::default(),
             chunk_size: 32 << 20,
+            min_progress: super::stall::MinProgress::from_env(),
             progress: Arc::new(NoProgress),
         }
     }

@@ -165,6 +165,28 @@ pub enum RegistryError {
         available: String,
     },
 
+    /// A blob larger than the free space of the cache's filesystem: refused
+    /// before anything is downloaded.
+    #[error(
+        "image {reference} from registry {registry}: blob {digest} declares {size} bytes, but \
+         only {free} bytes are free on the filesystem of {path}; free some space or use \
+         another cache (--cache), or the manifest lies about the size"
+    )]
+    NoSpace {
+        /// Registry host.
+        registry: String,
+        /// Image reference.
+        reference: String,
+        /// The blob.
+        digest: String,
+        /// Bytes still to download.
+        size: u64,
+        /// Bytes free for an unprivileged user.
+        free: u64,
+        /// The directory downloads go to.
+        path: PathBuf,
+    },
+
     /// Bad options (mirror spec, certificate file, docker config).
     #[error("{0}")]
     Config(String),

@@ -415,6 +415,24 @@ impl Client {
         if have > desc.size {
             reset(&mut f, &mut hasher, &mut have, &part)?;
         }
+        // A declared size is not trusted up to the disk: refuse what cannot
+        // fit before asking for it.
+        if let Some(free) = free_space(&dir)
+            && desc.size - have > free
+        {
+            drop(f);
+            if have == 0 {
+                let _ = std::fs::remove_file(&part);
+            }
+            return Err(RegistryError::NoSpace {
+                registry: ctx.registry.clone(),
+                reference: ctx.reference.clone(),
+                digest: desc.digest.clone(),
+                size: desc.size - have,
+                free,
+                path: dir,
+            });
+        }
         let resumed_from = have;
         let mut restarted = false;
         let mut attempt = 0;
@@ -483,12 +501,24 @@ impl Client {
                     reset(&mut f, &mut hasher, &mut have, &part)?;
                     continue;
                 }
-                _ => return Err(self.status_error(ctx, &req, resp, "blob")),
+                _ => {
+                    // Nothing to resume from a refusal: keep no empty file.
+                    if have == 0 {
+                        drop(f);
+                        let _ = std::fs::remove_file(&part);
+                    }
+                    return Err(self.status_error(ctx, &req, resp, "blob"));
+                }
             }
             let mut reader = resp.into_body().into_reader();
             let mut buf = vec![0u8; 256 << 10];
+            let mut watch = self.opts.min_progress.watch();
             let outcome: Result<(), std::io::Error> = loop {
-                match reader.read(&mut buf) {
+                let got = reader.read(&mut buf);
+                if let Err(stalled) = watch.advance(*got.as_ref().unwrap_or(&0) as u64) {
+                    break Err(std::io::Error::new(std::io::ErrorKind::TimedOut, stalled));
+                }
+                match got {
                     Ok(0) => break Ok(()),
                     Ok(n) => {
                         if have + n as u64 > desc.size {
@@ -499,8 +529,13 @@ impl Client {
                                 desc.size
                             )));
                         }
-                        f.write_all(&buf[..n])
-                            .map_err(|e| RegistryError::io("cannot write", &part, e))?;
+                        if let Err(e) = f.write_all(&buf[..n]) {
+                            // A full disk or a failing one: a partial file
+                            // that cannot grow only takes space away.
+                            drop(f);
+                            let _ = std::fs::remove_file(&part);
+                            return Err(RegistryError::io("cannot write", &part, e));
+                        }
                         hasher.update(&buf[..n]);
                         have += n as u64;
                         self.progress().blob_advance(&desc.digest, n as u64);
@@ -537,6 +572,13 @@ impl Client {
             std::thread::sleep(wait);
         }
     }
+}
+
+/// Bytes an unprivileged user may still write on the filesystem holding
+/// `dir` (`None` when it cannot be asked: then nothing is refused).
+fn free_space(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// Open (creating) a partial file and take an exclusive lock on it, making sure
