@@ -259,7 +259,7 @@ fn a_test_yaml_ending_with_the_poweroff_package_powers_off_by_itself() {
         t.path(),
         "poweroff",
     );
-    let o = boot(t.path(), "poweroff", &[], None, 300);
+    let o = boot(t.path(), "poweroff").run(None, Duration::from_secs(300));
     let c = &o.stdout;
     assert!(
         c.contains("poweroff test suite PASSED"),
