@@ -149,7 +149,28 @@ fn iso_efi_only(path: &Path) -> bool {
 impl BootKind {
     /// Upstream's detection (cli.md §3.1).
     pub fn detect(path: &Path) -> Result<BootKind, RunError> {
-        let s = path.to_string_lossy().to_string();
+        let mut s = path.to_string_lossy().to_string();
+        // A file of a kernel+initrd (or kernel+squashfs...) build given
+        // instead of its prefix (`minimal-kernel` for `minimal`) means the prefix.
+        for suffix in [
+            "-kernel",
+            "-initrd.img",
+            "-cmdline",
+            "-squashfs.img",
+            "-erofs.img",
+        ] {
+            if let Some(prefix) = s.strip_suffix(suffix)
+                && !prefix.is_empty()
+                && Path::new(&format!("{prefix}-kernel")).is_file()
+                && ["-initrd.img", "-cmdline", "-squashfs.img", "-erofs.img"]
+                    .iter()
+                    .any(|c| Path::new(&format!("{prefix}{c}")).is_file())
+            {
+                s = prefix.to_string();
+                break;
+            }
+        }
+        let path = Path::new(&s);
         if path.exists() {
             return Ok(if s.ends_with(".iso") {
                 BootKind::Iso(path.to_path_buf())
@@ -669,6 +690,26 @@ pub fn run(cfg: &QemuConfig) -> Result<ExitStatus, RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_build_file_given_for_its_prefix_means_the_prefix() {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("minimal");
+        for f in ["-kernel", "-initrd.img", "-cmdline"] {
+            std::fs::write(format!("{}{f}", m.display()), b"x").unwrap();
+        }
+        for given in ["-kernel", "-initrd.img", "-cmdline", ""] {
+            let p = PathBuf::from(format!("{}{given}", m.display()));
+            match BootKind::detect(&p).unwrap() {
+                BootKind::KernelInitrd { prefix } => assert_eq!(prefix, m, "{given}"),
+                other => panic!("{given}: {other:?}"),
+            }
+        }
+        // A disk that merely ends in -kernel, with no build beside it, is a disk.
+        let d = t.path().join("disk-kernel");
+        std::fs::write(&d, b"x").unwrap();
+        assert!(matches!(BootKind::detect(&d).unwrap(), BootKind::Disk(_)));
+    }
 
     fn cfg(dir: &Path) -> QemuConfig {
         QemuConfig {

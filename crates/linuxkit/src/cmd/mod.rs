@@ -21,6 +21,7 @@ pub fn run(cli: Cli) -> Result<()> {
         cert_files: cli.cert_file.clone(),
         insecure: cli.insecure_registry.clone(),
         quiet: cli.quiet,
+        creds: Vec::new(),
     };
     match cli.command {
         Command::Build(mut args) => {
@@ -39,9 +40,13 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve { port, directory } => serve::run(&port, &directory),
+        Command::Completion { shell } => {
+            let mut cmd = crate::parse::command();
+            clap_complete::generate(shell, &mut cmd, "linuxkit", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Version { short, commit } => {
-            let v = env!("CARGO_PKG_VERSION");
-            let c = option_env!("LINUXKIT_COMMIT").unwrap_or("unknown");
+            let (v, c) = (crate::version::VERSION, crate::version::COMMIT);
             if short {
                 println!("{v}");
             } else if commit {
