@@ -130,9 +130,13 @@ impl<W: Write> CpioWriter<W> {
     pub fn write_entry(&mut self, e: &Entry) -> Result<(), CpioError> {
         let perm = e.mode & 0o7777;
         match e.kind {
-            Kind::Hardlink => {
-                let target = relative_path(parent(&e.path), &e.link)
-                    .unwrap_or_else(|| format!("/{}", e.link));
+            Kind::Hardlink | Kind::Symlink => {
+                let target = if matches!(e.kind, Kind::Hardlink) {
+                    relative_path(parent(&e.path), &e.link)
+                        .unwrap_or_else(|| format!("/{}", e.link))
+                } else {
+                    e.link.clone()
+                };
                 self.header(
                     &e.path,
                     perm | 0o120_000,
@@ -144,19 +148,6 @@ impl<W: Write> CpioWriter<W> {
                     (0, 0),
                 )?;
                 self.put(target.as_bytes())?;
-            }
-            Kind::Symlink => {
-                self.header(
-                    &e.path,
-                    perm | 0o120_000,
-                    e.uid,
-                    e.gid,
-                    1,
-                    e.mtime,
-                    e.link.len() as u64,
-                    (0, 0),
-                )?;
-                self.put(e.link.as_bytes())?;
             }
             Kind::File => {
                 self.header(

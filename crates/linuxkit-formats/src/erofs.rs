@@ -438,7 +438,6 @@ impl Tree {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use linuxkit_test_support::Run;
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     use std::path::Path;
     use std::process::Command;
@@ -578,16 +577,11 @@ pub(super) mod tests {
     }
 
     pub(super) fn run(cmd: &str, args: &[&str]) -> (bool, String) {
-        let out = Command::new(cmd)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .run_output();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        linuxkit_test_support::tools::run_text(
+            Command::new(cmd)
+                .args(args)
+                .stdin(std::process::Stdio::piped()),
+        )
     }
 
     pub(super) fn field<'a>(dump: &'a str, key: &str) -> &'a str {

@@ -41,22 +41,11 @@ pub struct DosTime {
 /// representable range 1980-01-01 .. 2107-12-31.
 pub fn dos_time(secs: i64) -> DosTime {
     let s = secs.clamp(315_532_800, 4_354_819_199);
-    let days = s.div_euclid(86_400);
-    let rem = s.rem_euclid(86_400);
-    // civil-from-days (H. Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let c = crate::time::civil(s);
     DosTime {
-        date: (((y - 1980) << 9) | (m << 5) | d) as u16,
-        time: (((rem / 3600) << 11) | (((rem % 3600) / 60) << 5) | ((rem % 60) / 2)) as u16,
-        tenths: ((rem % 2) * 100) as u8,
+        date: (((c.year - 1980) << 9) | (c.month << 5) | c.day) as u16,
+        time: ((c.hour << 11) | (c.minute << 5) | (c.second / 2)) as u16,
+        tenths: ((c.second % 2) * 100) as u8,
     }
 }
 

@@ -69,13 +69,7 @@ fn tree_files(b: &FatBuilder) -> Vec<(String, Shared)> {
 }
 
 fn run(cmd: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(cmd).args(args).run_output();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    linuxkit_test_support::tools::run_text(Command::new(cmd).args(args))
 }
 
 fn write_img(img: &FatImage, path: &Path) {

@@ -11,13 +11,7 @@ use std::process::Command;
 const DISK: u64 = 200 << 20;
 
 fn run(cmd: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(cmd).args(args).run_output();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    linuxkit_test_support::tools::run_text(Command::new(cmd).args(args))
 }
 
 fn sparse_disk(path: &Path, size: u64) -> std::fs::File {

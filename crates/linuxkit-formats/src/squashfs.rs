@@ -475,7 +475,7 @@ mod tests {
     use super::*;
     use crate::entry::Kind;
     use crate::path::clean;
-    use linuxkit_test_support::Run;
+    use linuxkit_test_support::tools::check_stdout as run;
     use std::io::Cursor;
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
     use std::path::Path;
@@ -587,16 +587,6 @@ mod tests {
         let p = dir.join("img.sqfs");
         std::fs::write(&p, img).unwrap();
         p
-    }
-
-    fn run(cmd: &mut Command) -> String {
-        let out = cmd.run_output();
-        assert!(
-            out.status.success(),
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     #[test]

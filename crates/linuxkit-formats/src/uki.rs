@@ -516,7 +516,7 @@ impl Pe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use linuxkit_test_support::Run;
+    use linuxkit_test_support::tools::check_stdout as run;
     use std::process::Command;
 
     const DEFAULT_STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
@@ -599,16 +599,6 @@ mod tests {
             .find(|s| s.0 == name)
             .unwrap_or_else(|| panic!("no {name} section"));
         &img[ptr as usize..(ptr + vsize.min(raw)) as usize]
-    }
-
-    fn run(cmd: &mut Command) -> String {
-        let out = cmd.run_output();
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     #[test]

@@ -69,9 +69,8 @@ pub fn load(dir: &Path, build_yml: &str) -> Result<BuildYml, PkgError> {
     buildyml::parse(&path.display().to_string(), &text)
 }
 
-/// The tag of the package in `dir`.
-pub fn show_tag(dir: &Path, opts: &BuildOptions) -> Result<PackageTag, PkgError> {
-    let b = load(dir, &opts.build_yml)?;
+/// The tag of the package in `dir` described by `b`.
+fn tag_of(dir: &Path, b: &BuildYml, opts: &BuildOptions) -> Result<PackageTag, PkgError> {
     package_tag(
         dir,
         &crate::contents::cargo_sources(dir, &b.contents.cargo),
@@ -80,6 +79,12 @@ pub fn show_tag(dir: &Path, opts: &BuildOptions) -> Result<PackageTag, PkgError>
         b.tag.as_deref(),
         &opts.tag,
     )
+}
+
+/// The tag of the package in `dir`.
+pub fn show_tag(dir: &Path, opts: &BuildOptions) -> Result<PackageTag, PkgError> {
+    let b = load(dir, &opts.build_yml)?;
+    tag_of(dir, &b, opts)
 }
 
 fn debian_layer(
@@ -178,14 +183,7 @@ fn plan_loaded(
     cache: &Cache,
     opts: &BuildOptions,
 ) -> Result<Plan, PkgError> {
-    let tag = package_tag(
-        dir,
-        &crate::contents::cargo_sources(dir, &b.contents.cargo),
-        &b.image,
-        b.org.as_deref().unwrap_or("linuxkit"),
-        b.tag.as_deref(),
-        &opts.tag,
-    )?;
+    let tag = tag_of(dir, b, opts)?;
     let cached = cache
         .lookup(&tag.canonical)
         .map_err(|e| PkgError::Cache {

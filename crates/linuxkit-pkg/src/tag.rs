@@ -44,8 +44,9 @@ impl Default for TagOptions {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<(bool, String), PkgError> {
-    let out = Command::new("git")
+/// Run `git -C dir args`; `hint` follows the error when git cannot start.
+fn run_git(dir: &Path, args: &[&str], hint: &str) -> Result<std::process::Output, PkgError> {
+    Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -53,8 +54,12 @@ fn git(dir: &Path, args: &[&str]) -> Result<(bool, String), PkgError> {
         .map_err(|e| PkgError::Git {
             args: args.join(" "),
             dir: dir.to_path_buf(),
-            message: format!("cannot run git: {e}; install git to compute package tags"),
-        })?;
+            message: format!("cannot run git: {e}{hint}"),
+        })
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<(bool, String), PkgError> {
+    let out = run_git(dir, args, "; install git to compute package tags")?;
     Ok((
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).to_string(),
@@ -62,16 +67,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<(bool, String), PkgError> {
 }
 
 fn git_ok(dir: &Path, args: &[&str]) -> Result<String, PkgError> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| PkgError::Git {
-            args: args.join(" "),
-            dir: dir.to_path_buf(),
-            message: format!("cannot run git: {e}"),
-        })?;
+    let out = run_git(dir, args, "")?;
     if !out.status.success() {
         return Err(PkgError::Git {
             args: args.join(" "),

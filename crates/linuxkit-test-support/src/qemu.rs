@@ -254,6 +254,24 @@ fn read_lossy(p: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned()
 }
 
+impl Outcome {
+    /// Assert the boot reached the getty shell prompt (the marker was found)
+    /// and the console shows the LinuxKit welcome; `label` names the system.
+    pub fn assert_getty(&self, label: &str) {
+        assert!(
+            self.found,
+            "{label} did not boot to the getty shell\nstderr: {}\nconsole: {}",
+            self.stderr,
+            tail(&self.stdout)
+        );
+        assert!(
+            self.stdout.contains("Welcome to LinuxKit"),
+            "{label}: {}",
+            tail(&self.stdout)
+        );
+    }
+}
+
 /// The last 3000 bytes of `s` (at a character boundary), for messages.
 pub fn tail(s: &str) -> &str {
     let mut i = s.len().saturating_sub(3000);

@@ -98,6 +98,41 @@ pub fn tool(program: &str, args: &[&str]) -> Output {
     Command::new(program).args(args).run_output()
 }
 
+/// Standard output then standard error of `o`, as text.
+pub fn output_text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Run `cmd` (see [`Run`]): whether it succeeded, and its [`output_text`].
+pub fn run_text(cmd: &mut Command) -> (bool, String) {
+    let o = cmd.run_output();
+    (o.status.success(), output_text(&o))
+}
+
+/// Run `program args...`, assert it succeeded, and return its
+/// [`output_text`].
+pub fn check(program: &str, args: &[&str]) -> String {
+    let (ok, text) = run_text(Command::new(program).args(args));
+    assert!(ok, "{program} {args:?} failed:\n{text}");
+    text
+}
+
+/// Run `cmd`, assert it succeeded (showing its standard error), and return
+/// its standard output.
+pub fn check_stdout(cmd: &mut Command) -> String {
+    let out = cmd.run_output();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

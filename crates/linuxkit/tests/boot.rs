@@ -38,17 +38,7 @@ fn a_busybox_system_boots_and_powers_off() {
         tag("pkg/busybox")
     );
     std::fs::write(t.path().join("t.yml"), yml).unwrap();
-    ok(&linuxkit(
-        t.path(),
-        &[
-            "build",
-            "--no-sbom",
-            "--cache",
-            cache.to_str().unwrap(),
-            "t.yml",
-        ],
-        &[],
-    ));
+    build_in(t.path(), &cache, "t.yml", &[]);
     for attempt in 0..2 {
         let Outcome {
             code,
@@ -111,6 +101,21 @@ fn the_readme_example_builds_with_pkg_templates_and_boots_to_a_shell() {
     );
 }
 
+/// `linuxkit build --no-sbom` of `yml` in `dir` with `cache`; must succeed.
+fn build_in(dir: &Path, cache: &Path, yml: &str, env: &[(&str, &str)]) {
+    ok(&linuxkit(
+        dir,
+        &[
+            "build",
+            "--no-sbom",
+            "--cache",
+            cache.to_str().unwrap(),
+            yml,
+        ],
+        env,
+    ));
+}
+
 /// Build `yml` (relative to the repository root) into `dir`, named `name`.
 fn build_system(yml: &str, dir: &Path, name: &str) -> String {
     let cache = shared_cache();
@@ -136,14 +141,8 @@ fn minimal_example_boots_to_a_login_shell() {
     let t = tempfile::tempdir().unwrap();
     build_system("examples/minimal.yml", t.path(), "minimal");
     let o = boot(t.path(), "minimal").run(Some("(ns: getty)"), Duration::from_secs(240));
-    assert!(
-        o.found,
-        "no getty shell prompt\nstderr: {}\nconsole: {}",
-        o.stderr,
-        tail(&o.stdout)
-    );
+    o.assert_getty("minimal");
     let c = &o.stdout;
-    assert!(c.contains("Welcome to LinuxKit"), "{}", tail(c));
     // dhcpcd (onboot) got a lease from QEMU's user network before services started
     let lease = c
         .find("leased 10.0.2.15")
@@ -448,17 +447,12 @@ fn a_conformance_configuration_boots_and_its_sshd_answers() {
     .unwrap();
     std::fs::write(t.path().join("sshd.yml"), &mapped).unwrap();
     let cache = shared_cache();
-    ok(&linuxkit(
+    build_in(
         t.path(),
-        &[
-            "build",
-            "--no-sbom",
-            "--cache",
-            cache.to_str().unwrap(),
-            "sshd.yml",
-        ],
+        &cache,
+        "sshd.yml",
         &[("HOME", home.to_str().unwrap())],
-    ));
+    );
     let port = free_port();
     let publish = format!("{port}:22");
     let vm = boot(t.path(), "sshd")
@@ -554,17 +548,7 @@ fn a_system_pulled_from_a_registry_where_skopeo_put_it_boots() {
     ));
     assert_eq!(err.matches("Pull image").count(), 4, "{err}");
     let o = boot(d, "remote").run(Some("(ns: getty)"), Duration::from_secs(240));
-    assert!(
-        o.found,
-        "no getty shell prompt\nstderr: {}\nconsole: {}",
-        o.stderr,
-        tail(&o.stdout)
-    );
-    assert!(
-        o.stdout.contains("Welcome to LinuxKit"),
-        "{}",
-        tail(&o.stdout)
-    );
+    o.assert_getty("remote");
     // The same images, pulled or built locally, give the same initrd.
     assert_eq!(
         std::fs::read(d.join("local-initrd.img")).unwrap(),

@@ -11,6 +11,7 @@
 mod common;
 
 use common::*;
+use linuxkit_test_support::tools::check;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -48,17 +49,7 @@ fn boots(file: &Path, flags: &[&str]) -> Duration {
         .flags(&["--accel", "tcg"])
         .flags(flags)
         .run(Some("(ns: getty)"), Duration::from_secs(240));
-    assert!(
-        o.found,
-        "{label} did not boot to the getty shell\nstderr: {}\nconsole: {}",
-        o.stderr,
-        tail(&o.stdout)
-    );
-    assert!(
-        o.stdout.contains("Welcome to LinuxKit"),
-        "{label}: {}",
-        tail(&o.stdout)
-    );
+    o.assert_getty(&label);
     eprintln!("{label}: booted in {:.1} s", o.took.as_secs_f64());
     o.took
 }
@@ -205,18 +196,6 @@ fn root_filesystem_formats_boot_from_their_image() {
         );
         eprintln!("{prefix}: booted in {:.1} s", o.took.as_secs_f64());
     }
-}
-
-/// Run a checker; assert success; return stdout and stderr together.
-fn check(cmd: &str, args: &[&str]) -> String {
-    let o = tool(cmd, args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{cmd} {args:?} failed:\n{text}");
-    text
 }
 
 fn s(p: &Path) -> &str {

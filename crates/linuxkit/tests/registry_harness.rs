@@ -215,33 +215,27 @@ fn token_auth_registry() {
     assert!(ts.requests()[before..].iter().all(|r| !r.granted));
 
     // A token from the server works directly; one with no access does not.
+    let get_v1 = |tok: &str| {
+        raw_http(
+            reg.host(),
+            "GET",
+            "/v2/test/img/manifests/v1",
+            &[
+                ("Authorization", &format!("Bearer {tok}")),
+                ("Accept", MT_INDEX),
+            ],
+        )
+        .unwrap()
+    };
     let tok = ts.issue(
         "bob",
         TOKEN_SERVICE,
         &["repository:test/img:pull".to_string()],
     );
-    let (h, _) = raw_http(
-        reg.host(),
-        "GET",
-        "/v2/test/img/manifests/v1",
-        &[
-            ("Authorization", &format!("Bearer {tok}")),
-            ("Accept", MT_INDEX),
-        ],
-    )
-    .unwrap();
+    let (h, _) = get_v1(&tok);
     assert_eq!(h.status(), 200, "{}", reg.log());
     let tok = ts.issue("bob", TOKEN_SERVICE, &[]);
-    let (h, _) = raw_http(
-        reg.host(),
-        "GET",
-        "/v2/test/img/manifests/v1",
-        &[
-            ("Authorization", &format!("Bearer {tok}")),
-            ("Accept", MT_INDEX),
-        ],
-    )
-    .unwrap();
+    let (h, _) = get_v1(&tok);
     assert_eq!(h.status(), 401);
     // The token endpoint itself, with the docker realm protocol.
     let (h, body) = raw_http(

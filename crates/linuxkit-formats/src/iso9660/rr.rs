@@ -146,24 +146,14 @@ pub(super) fn both16(v: u16) -> [u8; 4] {
 
 /// Civil date (year, month, day, hour, minute, second) for unix seconds.
 pub(super) fn civil(secs: i64) -> (i64, u8, u8, u8, u8, u8) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let c = crate::time::civil(secs);
     (
-        y,
-        m as u8,
-        d as u8,
-        (rem / 3600) as u8,
-        (rem % 3600 / 60) as u8,
-        (rem % 60) as u8,
+        c.year,
+        c.month as u8,
+        c.day as u8,
+        c.hour as u8,
+        c.minute as u8,
+        c.second as u8,
     )
 }
 

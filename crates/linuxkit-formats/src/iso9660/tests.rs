@@ -4,7 +4,7 @@
 use super::*;
 use crate::Shared;
 use crate::entry::Kind;
-use linuxkit_test_support::Run;
+use linuxkit_test_support::tools::check as run;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
@@ -128,18 +128,6 @@ fn build(entries: &[Entry], opts: &IsoOptions) -> Vec<u8> {
     assert_eq!(n, out.len() as u64);
     assert_eq!(out.len() % SECTOR, 0);
     out
-}
-
-/// Run a tool, require success, return stdout and stderr.
-fn run(cmd: &str, args: &[&str]) -> String {
-    let o = Command::new(cmd).args(args).run_output();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{cmd} {args:?} failed:\n{text}");
-    text
 }
 
 fn write_tmp(dir: &Path, img: &[u8]) -> String {

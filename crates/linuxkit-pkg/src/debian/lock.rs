@@ -191,6 +191,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("debian.lock");
         std::fs::write(&path, "{not json").unwrap();
+        // Written as JSON without the checks `Lock::write` would make.
+        let write_raw = |p| {
+            let json = serde_json::to_string(&Lock { packages: vec![p] }).unwrap();
+            std::fs::write(&path, json).unwrap();
+        };
         let e = Lock::read(&path).unwrap_err().to_string();
         assert!(
             e.contains("debian.lock") && e.contains("not a valid lock file"),
@@ -198,26 +203,12 @@ mod tests {
         );
         let mut bad = pkg("a");
         bad.sha256 = "XYZ".into();
-        std::fs::write(
-            &path,
-            serde_json::to_string(&Lock {
-                packages: vec![bad],
-            })
-            .unwrap(),
-        )
-        .unwrap();
+        write_raw(bad);
         let e = Lock::read(&path).unwrap_err().to_string();
         assert!(e.contains("package a") && e.contains("sha256"), "{e}");
         let mut bad = pkg("../x");
         bad.name = "../x".into();
-        std::fs::write(
-            &path,
-            serde_json::to_string(&Lock {
-                packages: vec![bad],
-            })
-            .unwrap(),
-        )
-        .unwrap();
+        write_raw(bad);
         assert!(Lock::read(&path).is_err());
     }
 }
