@@ -601,17 +601,9 @@ pub(crate) mod tests {
     use std::path::Path;
     use std::process::{Command, Output};
 
-    /// Deterministic pseudo-random bytes (xorshift64*).
+    /// Deterministic pseudo-random bytes.
     pub fn noise(seed: u64, n: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-            })
-            .collect()
+        linuxkit_test_support::noise(n, seed)
     }
 
     /// A 64 MiB disk with a few data regions: unaligned, straddling

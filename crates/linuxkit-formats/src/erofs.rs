@@ -468,15 +468,7 @@ pub(super) mod tests {
 
     /// Deterministic pseudo-random bytes.
     fn bytes(n: usize, seed: u32) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect()
+        linuxkit_test_support::noise(n, seed.into())
     }
 
     fn with(mut e: Entry, f: impl FnOnce(&mut Entry)) -> Entry {

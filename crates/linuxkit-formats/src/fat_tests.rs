@@ -9,15 +9,7 @@ use std::process::Command;
 
 /// Deterministic pseudo-random bytes.
 fn pattern(len: usize, seed: u64) -> Shared {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    Shared::from(linuxkit_test_support::noise(len, seed))
 }
 
 fn tree() -> FatBuilder {

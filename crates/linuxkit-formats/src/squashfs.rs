@@ -483,18 +483,7 @@ mod tests {
 
     const T: i64 = 1_700_000_000;
 
-    /// Deterministic, poorly compressible bytes.
-    fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
+    use linuxkit_test_support::noise;
 
     fn with(mut e: Entry, f: impl FnOnce(&mut Entry)) -> Entry {
         f(&mut e);

@@ -116,30 +116,10 @@ fn build_in(dir: &Path, cache: &Path, yml: &str, env: &[(&str, &str)]) {
     ));
 }
 
-/// Build `yml` (relative to the repository root) into `dir`, named `name`.
-fn build_system(yml: &str, dir: &Path, name: &str) -> String {
-    let cache = shared_cache();
-    ok(&linuxkit(
-        &repo_root(),
-        &[
-            "build",
-            "--no-sbom",
-            "--name",
-            name,
-            "--dir",
-            dir.to_str().unwrap(),
-            "--cache",
-            cache.to_str().unwrap(),
-            yml,
-        ],
-        &[],
-    ))
-}
-
 #[test]
 fn minimal_example_boots_to_a_login_shell() {
     let t = tempfile::tempdir().unwrap();
-    build_system("examples/minimal.yml", t.path(), "minimal");
+    build_system("examples/minimal.yml", t.path(), "minimal", &[]);
     let o = boot(t.path(), "minimal").run(Some("(ns: getty)"), Duration::from_secs(240));
     o.assert_getty("minimal");
     let c = &o.stdout;
@@ -172,7 +152,7 @@ fn cap_mask(names: &[&str]) -> String {
 fn a_check_service_reports_its_container_from_inside_and_failures_do_not_stop_the_boot() {
     let t = tempfile::tempdir().unwrap();
     let yml = "crates/linuxkit/tests/yml/check.yml";
-    build_system(yml, t.path(), "check");
+    build_system(yml, t.path(), "check", &[]);
     // The YAML's capability list, as the runtime must apply it.
     let text = std::fs::read_to_string(repo_root().join(yml)).unwrap();
     let caps_line = text
@@ -257,6 +237,7 @@ fn a_test_yaml_ending_with_the_poweroff_package_powers_off_by_itself() {
         "crates/linuxkit/tests/yml/poweroff.yml",
         t.path(),
         "poweroff",
+        &[],
     );
     let o = boot(t.path(), "poweroff").run(None, Duration::from_secs(300));
     let c = &o.stdout;
@@ -286,7 +267,7 @@ fn no_failures(console: &str) -> bool {
 #[test]
 fn http_example_answers_on_the_published_port() {
     let t = tempfile::tempdir().unwrap();
-    build_system("examples/http.yml", t.path(), "http");
+    build_system("examples/http.yml", t.path(), "http", &[]);
     let port = free_port();
     let publish = format!("{port}:80");
     let vm = boot(t.path(), "http")
@@ -322,7 +303,7 @@ fn http_example_answers_on_the_published_port() {
 #[test]
 fn logging_example_keeps_service_output_in_the_ring_and_in_var_log() {
     let t = tempfile::tempdir().unwrap();
-    build_system("examples/logging.yml", t.path(), "logging");
+    build_system("examples/logging.yml", t.path(), "logging", &[]);
     let mut vm = boot(t.path(), "logging").background();
     let prompt = vm.wait_console("(ns: getty)", Duration::from_secs(240));
     // from the getty shell: the ring through logread and `service logs`, and the files
@@ -377,7 +358,12 @@ fn logging_example_keeps_service_output_in_the_ring_and_in_var_log() {
 #[test]
 fn persistent_disk_example_formats_once_and_keeps_data_across_boots() {
     let t = tempfile::tempdir().unwrap();
-    build_system("examples/persistent-disk.yml", t.path(), "persistent-disk");
+    build_system(
+        "examples/persistent-disk.yml",
+        t.path(),
+        "persistent-disk",
+        &[],
+    );
     for n in 1..=2 {
         let o = boot(t.path(), "persistent-disk")
             .flags(&["-disk", "size=256M"])
@@ -496,7 +482,7 @@ fn a_system_pulled_from_a_registry_where_skopeo_put_it_boots() {
     use common::registry::{Auth, Registry, skopeo, skopeo_creds_for};
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    build_system("examples/minimal.yml", d, "local");
+    build_system("examples/minimal.yml", d, "local", &[]);
     let dry = linuxkit(
         &repo_root(),
         &[

@@ -18,23 +18,10 @@ use std::time::{Duration, Instant};
 
 /// Build `examples/minimal.yml` into `dir` as `name` in `formats`.
 fn build(dir: &Path, name: &str, formats: &str, extra: &[&str]) -> Duration {
-    let cache = shared_cache();
     let start = Instant::now();
-    let mut args = vec![
-        "build",
-        "--no-sbom",
-        "--name",
-        name,
-        "--dir",
-        dir.to_str().unwrap(),
-        "--cache",
-        cache.to_str().unwrap(),
-        "--format",
-        formats,
-    ];
+    let mut args = vec!["--format", formats];
     args.extend(extra);
-    args.push("examples/minimal.yml");
-    ok(&linuxkit(&repo_root(), &args, &[]));
+    build_system("examples/minimal.yml", dir, name, &args);
     start.elapsed()
 }
 
@@ -196,6 +183,21 @@ fn root_filesystem_formats_boot_from_their_image() {
         );
         eprintln!("{prefix}: booted in {:.1} s", o.took.as_secs_f64());
     }
+}
+
+/// Assert `qemu-img compare` finds the raw image `raw` and `other` (in
+/// qemu-img format `fmt`) identical.
+fn identical(raw: &Path, fmt: &str, other: &Path) {
+    let out = check(
+        "qemu-img",
+        &["compare", "-f", "raw", "-F", fmt, s(raw), s(other)],
+    );
+    assert!(
+        out.contains("Images are identical"),
+        "{} vs {}: {out}",
+        raw.display(),
+        other.display()
+    );
 }
 
 fn s(p: &Path) -> &str {
@@ -363,38 +365,10 @@ fn every_format_is_reproducible_and_passes_independent_checkers() {
         ("c.vhd", "vpc"),
         ("m.vmdk", "vmdk"),
     ] {
-        let out = check(
-            "qemu-img",
-            &["compare", "-f", "raw", "-F", fmt, s(&raw), s(&p(f))],
-        );
-        assert!(out.contains("Images are identical"), "{f}: {out}");
+        identical(&raw, fmt, &p(f));
     }
-    let out = check(
-        "qemu-img",
-        &[
-            "compare",
-            "-f",
-            "raw",
-            "-F",
-            "raw",
-            s(&raw),
-            s(&x.join("disk.raw")),
-        ],
-    );
-    assert!(out.contains("Images are identical"), "gcp: {out}");
-    let out = check(
-        "qemu-img",
-        &[
-            "compare",
-            "-f",
-            "raw",
-            "-F",
-            "qcow2",
-            s(&p("m-efi.img")),
-            s(&p("m-efi.qcow2")),
-        ],
-    );
-    assert!(out.contains("Images are identical"), "{out}");
+    identical(&raw, "raw", &x.join("disk.raw"));
+    identical(&p("m-efi.img"), "qcow2", &p("m-efi.qcow2"));
 
     // ISOs: El Torito as each format promises
     let report = |f: &str| {

@@ -90,60 +90,21 @@ fn run_qemu_data_and_data_file_go_to_the_state_directory() {
         String::from_utf8_lossy(&o.stderr).contains("cannot specify both -data and -data-file")
     );
     // `--qemu /bin/true` stands in for QEMU: the state directory is prepared first
-    ok(&linuxkit(
-        d,
-        &[
-            "run",
-            "qemu",
-            "--accel",
-            "tcg",
-            "--qemu",
-            "/bin/true",
-            "--data",
-            "{\"a\":1}",
-            "m",
-        ],
-        &[],
-    ));
+    let fake_qemu = |args: &[&str]| {
+        let mut all = vec!["run", "qemu", "--accel", "tcg", "--qemu", "/bin/true"];
+        all.extend(args);
+        linuxkit(d, &all, &[])
+    };
+    ok(&fake_qemu(&["--data", "{\"a\":1}", "m"]));
     assert_eq!(extract_config(&d.join("m-state/data.iso"), d), b"{\"a\":1}");
     let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(d.join("payload"), &payload).unwrap();
-    ok(&linuxkit(
-        d,
-        &[
-            "run",
-            "qemu",
-            "--accel",
-            "tcg",
-            "--qemu",
-            "/bin/true",
-            "--state",
-            "s2",
-            "-data-file",
-            "payload",
-            "m",
-        ],
-        &[],
-    ));
+    ok(&fake_qemu(&["--state", "s2", "-data-file", "payload", "m"]));
     assert_eq!(
         extract_config(&d.join("s2/data.iso"), &d.join("y")),
         payload
     );
-    let o = linuxkit(
-        d,
-        &[
-            "run",
-            "qemu",
-            "--accel",
-            "tcg",
-            "--qemu",
-            "/bin/true",
-            "--data-file",
-            "nope",
-            "m",
-        ],
-        &[],
-    );
+    let o = fake_qemu(&["--data-file", "nope", "m"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
 }

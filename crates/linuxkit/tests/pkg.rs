@@ -197,15 +197,11 @@ fn package_images_are_reproducible_and_read_by_other_tools() {
     // Tools we did not write read the images.
     if which("skopeo") {
         for tag in [&tag_hello, &tag_bb] {
-            let o = std::process::Command::new("skopeo")
-                .args(["inspect", &format!("oci:{}:{tag}", c1.display())])
-                .run_output();
-            assert!(
-                o.status.success(),
-                "skopeo: {}",
-                String::from_utf8_lossy(&o.stderr)
+            let out = tools::check_stdout(
+                std::process::Command::new("skopeo")
+                    .args(["inspect", &format!("oci:{}:{tag}", c1.display())]),
             );
-            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
             assert_eq!(v["Architecture"], "amd64");
         }
     } else {
@@ -213,19 +209,15 @@ fn package_images_are_reproducible_and_read_by_other_tools() {
     }
     if which("umoci") {
         let bundle = r.join("bundle");
-        let o = std::process::Command::new("umoci")
-            .args([
-                "unpack",
-                "--rootless",
-                "--image",
-                &format!("{}:{tag_bb}", c1.display()),
-            ])
-            .arg(&bundle)
-            .run_output();
-        assert!(
-            o.status.success(),
-            "umoci: {}",
-            String::from_utf8_lossy(&o.stderr)
+        tools::check_stdout(
+            std::process::Command::new("umoci")
+                .args([
+                    "unpack",
+                    "--rootless",
+                    "--image",
+                    &format!("{}:{tag_bb}", c1.display()),
+                ])
+                .arg(&bundle),
         );
         assert!(bundle.join("rootfs/bin/busybox").is_file());
         assert_eq!(
@@ -271,19 +263,15 @@ fn build_makes_missing_pkg_templates_first_and_reuses_them() {
     .unwrap();
     let cache = r.join("empty-cache");
     let c = cache.to_str().unwrap();
-    let log = ok(&linuxkit(
-        r,
-        &[
-            "build",
-            "--no-sbom",
-            "--format",
-            "tar",
-            "--cache",
-            c,
-            "examples/hello.yml",
-        ],
-        &[],
-    ));
+    let build_hello = || {
+        let args = ["build", "--no-sbom", "--format", "tar", "--cache", c];
+        ok(&linuxkit(
+            r,
+            &[&args[..], &["examples/hello.yml"]].concat(),
+            &[],
+        ))
+    };
+    let log = build_hello();
     assert!(log.contains("Building acme/hello:"), "{log}");
     let entries = read_tar(&std::fs::read(r.join("hello.tar")).unwrap());
     let motd = entries
@@ -291,19 +279,7 @@ fn build_makes_missing_pkg_templates_first_and_reuses_them() {
         .find(|e| e.0 == "containers/onboot/000-hello/rootfs/etc/motd")
         .expect("package content in the bundle (readonly from the label)");
     assert_eq!(motd.3, b"hi\n");
-    let log = ok(&linuxkit(
-        r,
-        &[
-            "build",
-            "--no-sbom",
-            "--format",
-            "tar",
-            "--cache",
-            c,
-            "examples/hello.yml",
-        ],
-        &[],
-    ));
+    let log = build_hello();
     assert!(
         !log.contains("Building acme/hello"),
         "second build must reuse the cached package: {log}"

@@ -23,6 +23,29 @@ fn failed(o: &Output) -> String {
 
 /// Every blob in the cache hashes to its name, index.json parses, and no
 /// temporary file sits among the blobs. Returns the names.
+/// Copy `repo_tag` from `reg` into the OCI layout `d/oci` with skopeo,
+/// then unpack it there with umoci into `d/bundle` (returned); both must
+/// succeed.
+fn copy_and_unpack(reg: &Registry, d: &Path, repo_tag: &str) -> PathBuf {
+    let tag = repo_tag.rsplit_once(':').expect("repo:tag").1;
+    let oci = d.join("oci");
+    let mut args: Vec<String> = vec!["copy".into()];
+    args.extend(skopeo_creds_for(reg, "src"));
+    args.push(reg.docker_ref(repo_tag));
+    args.push(format!("oci:{}:{tag}", oci.display()));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = skopeo(&a);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bundle = d.join("bundle");
+    tools::check_stdout(
+        std::process::Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:{tag}", oci.display()))
+            .arg(&bundle),
+    );
+    bundle
+}
+
 fn consistent(cache: &Path) -> Vec<String> {
     use sha2::Digest as _;
     let blobs = cache.join("blobs/sha256");
@@ -118,25 +141,7 @@ fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
     assert_eq!(sha256_digest(&arm), layout.image("arm64").manifest.digest);
 
     // umoci unpacks what we pushed (skopeo picks this machine's platform).
-    let oci = d.join("oci");
-    let mut args: Vec<String> = vec!["copy".into()];
-    args.extend(skopeo_creds_for(&reg, "src"));
-    args.push(reg.docker_ref("test/copy:v2"));
-    args.push(format!("oci:{}:v2", oci.display()));
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = skopeo(&a);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let bundle = d.join("bundle");
-    let o = std::process::Command::new("umoci")
-        .args(["unpack", "--rootless", "--image"])
-        .arg(format!("{}:v2", oci.display()))
-        .arg(&bundle)
-        .run_output();
-    assert!(
-        o.status.success(),
-        "umoci: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let bundle = copy_and_unpack(&reg, d, "test/copy:v2");
     let amd = layout.image("amd64");
     for f in amd.files.iter().flatten() {
         assert!(bundle.join("rootfs").join(f).is_file(), "{f} not unpacked");
@@ -668,25 +673,7 @@ fn packages_and_build_outputs_are_pushed_as_images_other_tools_read() {
         &["--cache", c, "push", "registry", "small.tar", &dest],
         &[],
     ));
-    let oci = d.join("oci");
-    let mut args: Vec<String> = vec!["copy".into()];
-    args.extend(skopeo_creds_for(&reg, "src"));
-    args.push(reg.docker_ref("sys/small:v1"));
-    args.push(format!("oci:{}:v1", oci.display()));
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = skopeo(&a);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let bundle = d.join("bundle");
-    let o = std::process::Command::new("umoci")
-        .args(["unpack", "--rootless", "--image"])
-        .arg(format!("{}:v1", oci.display()))
-        .arg(&bundle)
-        .run_output();
-    assert!(
-        o.status.success(),
-        "umoci: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let bundle = copy_and_unpack(&reg, d, "sys/small:v1");
     assert!(bundle.join("rootfs/boot/kernel").is_file() || bundle.join("rootfs/boot").is_dir());
     assert!(
         bundle.join("rootfs/etc/linuxkit.yml").is_file(),

@@ -23,6 +23,11 @@ fn json_bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap()
 }
 
+/// [`put`] of `v` serialized as JSON.
+fn put_json(cache: &Cache, media_type: &str, v: &Value) -> Descriptor {
+    put(cache, media_type, &json_bytes(v))
+}
+
 /// Add `docker.io/sbomtest/img:1`: one layer with `bin/busybox`, and an
 /// attestation manifest whose in-toto layer carries an SPDX document.
 fn add_image_with_sbom(cache: &Cache) {
@@ -37,17 +42,13 @@ fn add_image_with_sbom(cache: &Cache) {
     let layer_desc = put(cache, "application/vnd.oci.image.layer.v1.tar", &layer);
     let config = json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"]},
         "rootfs": {"type": "layers", "diff_ids": [sha(&layer)]}});
-    let config_desc = put(
-        cache,
-        "application/vnd.oci.image.config.v1+json",
-        &json_bytes(&config),
-    );
+    let config_desc = put_json(cache, "application/vnd.oci.image.config.v1+json", &config);
     let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": config_desc, "layers": [layer_desc]});
-    let manifest_desc = put(
+    let manifest_desc = put_json(
         cache,
         "application/vnd.oci.image.manifest.v1+json",
-        &json_bytes(&manifest),
+        &manifest,
     );
 
     let statement = json!({
@@ -68,17 +69,17 @@ fn add_image_with_sbom(cache: &Cache) {
         "https://spdx.dev/Document".to_string(),
     )]));
     let att_config = json!({"architecture": "unknown", "os": "unknown", "rootfs": {"type": "layers", "diff_ids": [sha(&stmt)]}});
-    let att_config_desc = put(
+    let att_config_desc = put_json(
         cache,
         "application/vnd.oci.image.config.v1+json",
-        &json_bytes(&att_config),
+        &att_config,
     );
     let att_manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": att_config_desc, "layers": [att_layer]});
-    let att_desc = put(
+    let att_desc = put_json(
         cache,
         "application/vnd.oci.image.manifest.v1+json",
-        &json_bytes(&att_manifest),
+        &att_manifest,
     );
 
     let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
@@ -88,11 +89,7 @@ fn add_image_with_sbom(cache: &Cache) {
          "platform": {"architecture": "unknown", "os": "unknown"},
          "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": manifest_desc.digest}}
     ]});
-    let index_desc = put(
-        cache,
-        "application/vnd.oci.image.index.v1+json",
-        &json_bytes(&index),
-    );
+    let index_desc = put_json(cache, "application/vnd.oci.image.index.v1+json", &index);
     cache
         .set_name("docker.io/sbomtest/img:1", index_desc)
         .unwrap();
@@ -109,14 +106,22 @@ fn attested_sboms_are_merged_under_the_extraction_directory() {
     )
     .unwrap();
     let c = cache_dir.to_str().unwrap();
+    let build = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "build", "--format", "tar", "--dir", out, "--name", "t", "--cache", c,
+        ];
+        args.extend(extra);
+        args.push("cfg.yml");
+        ok(&linuxkit(t.path(), &args, &[]));
+    };
+    let names = |out: &str| -> Vec<String> {
+        read_tar(&std::fs::read(t.path().join(out).join("t.tar")).unwrap())
+            .into_iter()
+            .map(|e| e.0)
+            .collect()
+    };
     for out in ["a", "b"] {
-        ok(&linuxkit(
-            t.path(),
-            &[
-                "build", "--format", "tar", "--dir", out, "--name", "t", "--cache", c, "cfg.yml",
-            ],
-            &[],
-        ));
+        build(out, &[]);
     }
     let a = std::fs::read(t.path().join("a/t.tar")).unwrap();
     assert_eq!(
@@ -153,49 +158,8 @@ fn attested_sboms_are_merged_under_the_extraction_directory() {
     assert_eq!(doc["relationships"].as_array().unwrap().len(), 1);
 
     // --sbom-output renames it; --no-sbom drops it.
-    ok(&linuxkit(
-        t.path(),
-        &[
-            "build",
-            "--format",
-            "tar",
-            "--dir",
-            "c",
-            "--name",
-            "t",
-            "--cache",
-            c,
-            "--sbom-output",
-            "etc/sbom.json",
-            "cfg.yml",
-        ],
-        &[],
-    ));
-    let names: Vec<String> = read_tar(&std::fs::read(t.path().join("c/t.tar")).unwrap())
-        .into_iter()
-        .map(|e| e.0)
-        .collect();
-    assert!(names.contains(&"etc/sbom.json".to_string()));
-    ok(&linuxkit(
-        t.path(),
-        &[
-            "build",
-            "--format",
-            "tar",
-            "--dir",
-            "d",
-            "--name",
-            "t",
-            "--cache",
-            c,
-            "--no-sbom",
-            "cfg.yml",
-        ],
-        &[],
-    ));
-    let names: Vec<String> = read_tar(&std::fs::read(t.path().join("d/t.tar")).unwrap())
-        .into_iter()
-        .map(|e| e.0)
-        .collect();
-    assert!(!names.iter().any(|n| n.contains("sbom")));
+    build("c", &["--sbom-output", "etc/sbom.json"]);
+    assert!(names("c").contains(&"etc/sbom.json".to_string()));
+    build("d", &["--no-sbom"]);
+    assert!(!names("d").iter().any(|n| n.contains("sbom")));
 }

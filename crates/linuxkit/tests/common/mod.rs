@@ -46,3 +46,23 @@ pub fn shared_cache() -> PathBuf {
     std::fs::create_dir_all(&c).unwrap();
     c
 }
+
+/// `linuxkit build --no-sbom` of `yml` (relative to the repository root)
+/// into `dir`, named `name`, with the [`shared_cache`] and `extra`
+/// arguments; must succeed. Returns its stderr.
+pub fn build_system(yml: &str, dir: &Path, name: &str, extra: &[&str]) -> String {
+    let cache = shared_cache();
+    let mut args = vec![
+        "build",
+        "--no-sbom",
+        "--name",
+        name,
+        "--dir",
+        dir.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    args.push(yml);
+    ok(&linuxkit(&repo_root(), &args, &[]))
+}
