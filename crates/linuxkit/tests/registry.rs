@@ -15,6 +15,29 @@ fn lk(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     linuxkit(dir, args, env)
 }
 
+/// `linuxkit --cache CACHE cache pull NAME` in `dir` with `env`.
+fn pull(dir: &Path, cache: &str, name: &str, env: &[(&str, &str)]) -> Output {
+    lk(dir, &["--cache", cache, "cache", "pull", name], env)
+}
+
+/// Pull `name` with a `DOCKER_CONFIG` whose entry for `host` is the JSON
+/// object `entry`; the pull must fail: its error.
+fn pull_with_credentials(d: &Path, cache: &str, name: &str, host: &str, entry: &str) -> String {
+    let dir = d.join("wrong");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"auths": {{"{host}": {entry}}}}}"#),
+    )
+    .unwrap();
+    failed(&pull(
+        d,
+        cache,
+        name,
+        &[("DOCKER_CONFIG", dir.to_str().unwrap())],
+    ))
+}
+
 fn failed(o: &Output) -> String {
     let e = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(!o.status.success(), "expected a failure, got success: {e}");
@@ -88,15 +111,13 @@ fn partials(cache: &Path) -> Vec<(PathBuf, u64)> {
 fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let reg = Registry::start(Auth::Anonymous);
-    let layout = synthetic_layout(d, &["amd64", "arm64"], 2, 200_000);
-    skopeo_push(&reg, &layout, "test/img:v1");
+    let (reg, layout) = serving(d, Auth::Anonymous, &["amd64", "arm64"], 2, 200_000);
 
     // skopeo → us: the whole index, with per-arch names.
     let cache = d.join("cache");
     let c = cache.to_str().unwrap();
     let name = reg.image_ref("test/img:v1");
-    ok(&lk(d, &["--cache", c, "cache", "pull", &name], &[]));
+    ok(&pull(d, c, &name, &[]));
     let names = consistent(&cache);
     for n in [
         name.clone(),
@@ -210,7 +231,7 @@ fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
     let o = skopeo(&a);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let dname = reg.image_ref("test/docker:v1");
-    ok(&lk(d, &["--cache", c, "cache", "pull", &dname], &[]));
+    ok(&pull(d, c, &dname, &[]));
     let root = linuxkit_oci::Cache::open(&cache)
         .unwrap()
         .lookup(&dname)
@@ -247,16 +268,14 @@ fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
 fn basic_auth_uses_docker_credentials_and_explains_missing_or_wrong_ones() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let reg = Registry::start(Auth::basic("alice", "s3cret"));
-    let layout = synthetic_layout(d, &["amd64"], 2, 100_000);
-    skopeo_push(&reg, &layout, "test/img:v1");
+    let (reg, layout) = serving(d, Auth::basic("alice", "s3cret"), &["amd64"], 2, 100_000);
     let docker = d.join("docker");
     docker_config(&docker, &reg);
     let env = [("DOCKER_CONFIG", docker.to_str().unwrap())];
     let c = d.join("cache");
     let c = c.to_str().unwrap();
     let name = reg.image_ref("test/img:v1");
-    ok(&lk(d, &["--cache", c, "cache", "pull", &name], &env));
+    ok(&pull(d, c, &name, &env));
     // Pushed to another repository: the blobs are mounted, the manifest copied.
     let other = reg.image_ref("test/other:v1");
     ok(&lk(
@@ -279,9 +298,10 @@ fn basic_auth_uses_docker_credentials_and_explains_missing_or_wrong_ones() {
 
     let empty = d.join("nocreds");
     std::fs::create_dir_all(&empty).unwrap();
-    let e = failed(&lk(
+    let e = failed(&pull(
         d,
-        &["--cache", c, "cache", "pull", &name],
+        c,
+        &name,
         &[("DOCKER_CONFIG", empty.to_str().unwrap())],
     ));
     assert!(
@@ -290,22 +310,8 @@ fn basic_auth_uses_docker_credentials_and_explains_missing_or_wrong_ones() {
             && e.contains("docker login"),
         "{e}"
     );
-    let wrong = d.join("wrong");
-    std::fs::create_dir_all(&wrong).unwrap();
-    std::fs::write(
-        wrong.join("config.json"),
-        format!(
-            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
-            reg.host(),
-            base64_std(b"alice:wrong")
-        ),
-    )
-    .unwrap();
-    let e = failed(&lk(
-        d,
-        &["--cache", c, "cache", "pull", &name],
-        &[("DOCKER_CONFIG", wrong.to_str().unwrap())],
-    ));
+    let entry = format!(r#"{{"auth": "{}"}}"#, base64_std(b"alice:wrong"));
+    let e = pull_with_credentials(d, c, &name, reg.host(), &entry);
     assert!(
         e.contains("rejected the credentials") && e.contains(&name),
         "{e}"
@@ -316,13 +322,11 @@ fn basic_auth_uses_docker_credentials_and_explains_missing_or_wrong_ones() {
 fn tls_registries_need_their_ca_and_get_it_from_cert_file() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let reg = Registry::start(Auth::Tls);
-    let layout = synthetic_layout(d, &["amd64"], 1, 100_000);
-    skopeo_push(&reg, &layout, "test/img:v1");
+    let (reg, layout) = serving(d, Auth::Tls, &["amd64"], 1, 100_000);
     let c = d.join("cache");
     let c = c.to_str().unwrap();
     let name = reg.image_ref("test/img:v1");
-    let e = failed(&lk(d, &["--cache", c, "cache", "pull", &name], &[]));
+    let e = failed(&pull(d, c, &name, &[]));
     assert!(e.contains("--cert-file") && e.contains(reg.host()), "{e}");
     let ca = reg.ca_pem.clone().unwrap();
     ok(&lk(
@@ -368,9 +372,7 @@ fn tls_registries_need_their_ca_and_get_it_from_cert_file() {
 fn token_auth_fetches_scoped_tokens_with_docker_credentials() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let reg = Registry::start(Auth::token("bob", "pw"));
-    let layout = synthetic_layout(d, &["amd64", "arm64"], 1, 100_000);
-    skopeo_push(&reg, &layout, "test/img:v1");
+    let (reg, layout) = serving(d, Auth::token("bob", "pw"), &["amd64", "arm64"], 1, 100_000);
     let docker = d.join("docker");
     docker_config(&docker, &reg);
     let env = [("DOCKER_CONFIG", docker.to_str().unwrap())];
@@ -378,7 +380,7 @@ fn token_auth_fetches_scoped_tokens_with_docker_credentials() {
     let c = c.to_str().unwrap();
     let name = reg.image_ref("test/img:v1");
     let before = reg.token_requests();
-    ok(&lk(d, &["--cache", c, "cache", "pull", &name], &env));
+    ok(&pull(d, c, &name, &env));
     assert!(reg.token_requests() > before, "no token was fetched");
     ok(&lk(
         d,
@@ -397,21 +399,8 @@ fn token_auth_fetches_scoped_tokens_with_docker_credentials() {
         sha256_digest(&skopeo_inspect_raw(&reg, "test/img:v2")),
         layout.index.digest
     );
-    let wrong = d.join("wrong");
-    std::fs::create_dir_all(&wrong).unwrap();
-    std::fs::write(
-        wrong.join("config.json"),
-        format!(
-            r#"{{"auths": {{"{}": {{"username": "bob", "password": "nope"}}}}}}"#,
-            reg.host()
-        ),
-    )
-    .unwrap();
-    let e = failed(&lk(
-        d,
-        &["--cache", c, "cache", "pull", &name],
-        &[("DOCKER_CONFIG", wrong.to_str().unwrap())],
-    ));
+    let entry = r#"{"username": "bob", "password": "nope"}"#;
+    let e = pull_with_credentials(d, c, &name, reg.host(), entry);
     assert!(
         e.contains("rejected the credentials") && e.contains("token service"),
         "{e}"
@@ -422,31 +411,44 @@ fn token_auth_fetches_scoped_tokens_with_docker_credentials() {
 fn unknown_images_tags_and_registries_are_clear_errors_that_add_nothing() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let reg = Registry::start(Auth::Anonymous);
-    let layout = synthetic_layout(d, &["amd64"], 1, 10_000);
-    skopeo_push(&reg, &layout, "test/img:v1");
+    let (reg, _layout) = serving(d, Auth::Anonymous, &["amd64"], 1, 10_000);
     let cache = d.join("cache");
     let c = cache.to_str().unwrap();
     let repo = reg.image_ref("test/nope:v1");
-    let e = failed(&lk(d, &["--cache", c, "cache", "pull", &repo], &[]));
+    let e = failed(&pull(d, c, &repo, &[]));
     assert!(
         e.contains(&repo) && e.contains("no repository test/nope"),
         "{e}"
     );
     let tag = reg.image_ref("test/img:v9");
-    let e = failed(&lk(d, &["--cache", c, "cache", "pull", &tag], &[]));
+    let e = failed(&pull(d, c, &tag, &[]));
     assert!(
         e.contains(&tag) && e.contains("no manifest v9") && e.contains("list-tags"),
         "{e}"
     );
     let port = free_port();
     let gone = format!("127.0.0.1:{port}/test/img:v1");
-    let e = failed(&lk(d, &["--cache", c, "cache", "pull", &gone], &[]));
+    let e = failed(&pull(d, c, &gone, &[]));
     assert!(
         e.contains("cannot reach registry") && e.contains(&gone) && e.contains("proxy"),
         "{e}"
     );
     assert!(consistent(&cache).is_empty());
+}
+
+/// A registry with `auth` serving `test/img:v1`: a synthetic image for
+/// `arches` with `layers` layers of about `size` bytes each.
+fn serving(
+    d: &Path,
+    auth: Auth,
+    arches: &[&str],
+    layers: usize,
+    size: usize,
+) -> (Registry, SyntheticLayout) {
+    let reg = Registry::start(auth);
+    let layout = synthetic_layout(d, arches, layers, size);
+    skopeo_push(&reg, &layout, "test/img:v1");
+    (reg, layout)
 }
 
 /// A registry with one image behind a fault proxy; the image's name through the proxy.
@@ -455,9 +457,7 @@ fn behind_proxy(
     layers: usize,
     size: usize,
 ) -> (Registry, FaultProxy, SyntheticLayout, String) {
-    let reg = Registry::start(Auth::Anonymous);
-    let layout = synthetic_layout(d, &["amd64"], layers, size);
-    skopeo_push(&reg, &layout, "test/img:v1");
+    let (reg, layout) = serving(d, Auth::Anonymous, &["amd64"], layers, size);
     let proxy = FaultProxy::start(reg.host());
     let name = format!("{}/test/img:v1", proxy.addr());
     (reg, proxy, layout, name)
@@ -472,11 +472,7 @@ fn a_connection_dropped_mid_blob_is_resumed_with_range() {
     // after 100 bytes; both are larger than that.
     proxy.set(Fault::DropBlobAfter(100));
     let cache = d.join("cache");
-    ok(&lk(
-        d,
-        &["--cache", cache.to_str().unwrap(), "cache", "pull", &name],
-        &[],
-    ));
+    ok(&pull(d, cache.to_str().unwrap(), &name, &[]));
     assert!(proxy.faults_applied() >= 1);
     assert!(
         proxy
@@ -501,11 +497,7 @@ fn server_errors_are_retried_until_the_registry_recovers() {
         retry_after: None,
     });
     let cache = d.join("cache");
-    ok(&lk(
-        d,
-        &["--cache", cache.to_str().unwrap(), "cache", "pull", &name],
-        &[],
-    ));
+    ok(&pull(d, cache.to_str().unwrap(), &name, &[]));
     assert_eq!(proxy.faults_applied(), 3);
     assert_eq!(names_digest(&cache, &name), Some(layout.index.digest));
 }
@@ -522,11 +514,7 @@ fn rate_limits_are_honoured_with_retry_after() {
     });
     let cache = d.join("cache");
     let start = Instant::now();
-    ok(&lk(
-        d,
-        &["--cache", cache.to_str().unwrap(), "cache", "pull", &name],
-        &[],
-    ));
+    ok(&pull(d, cache.to_str().unwrap(), &name, &[]));
     // Two answers asked for a 1 s pause each: the client waited at least that long.
     assert!(start.elapsed() >= Duration::from_secs(2));
     assert_eq!(proxy.faults_applied(), 2);
@@ -540,11 +528,7 @@ fn a_blob_that_does_not_match_its_digest_is_rejected_and_nothing_is_kept() {
     let (_reg, proxy, layout, name) = behind_proxy(d, 2, 100_000);
     proxy.set(Fault::CorruptBlob);
     let cache = d.join("cache");
-    let e = failed(&lk(
-        d,
-        &["--cache", cache.to_str().unwrap(), "cache", "pull", &name],
-        &[],
-    ));
+    let e = failed(&pull(d, cache.to_str().unwrap(), &name, &[]));
     let img = layout.image("amd64");
     let named = std::iter::once(&img.config)
         .chain(img.layers.iter())
@@ -603,7 +587,7 @@ fn a_pull_killed_mid_blob_leaves_a_consistent_cache_and_completes_when_run_again
         "a name was written before the pull finished"
     );
     proxy.set(Fault::None);
-    ok(&lk(d, &["--cache", c, "cache", "pull", &name], &[]));
+    ok(&pull(d, c, &name, &[]));
     assert!(
         proxy.requests().iter().any(|r| r.contains("Range: bytes=")),
         "not resumed"
@@ -744,9 +728,7 @@ fn connect_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 fn proxies_from_the_environment_and_insecure_registries_are_used() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let reg = Registry::start(Auth::Anonymous);
-    let layout = synthetic_layout(d, &["amd64"], 1, 50_000);
-    skopeo_push(&reg, &layout, "test/img:v1");
+    let (reg, layout) = serving(d, Auth::Anonymous, &["amd64"], 1, 50_000);
     let (proxy, seen) = connect_proxy();
     let cache = d.join("cache");
     let name = reg.image_ref("test/img:v1");
