@@ -306,44 +306,15 @@ fn push_ipxe_and_equinixmetal_write_the_build_and_its_script() {
         "{script}"
     );
     // upstream's errors
-    let o = linuxkit(d, &["push", "ipxe", "--destination", "x", "m"], &[]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--base-url"));
-    let o = linuxkit(
-        d,
-        &[
-            "push",
-            "ipxe",
-            "--base-url",
-            "u",
-            "--destination",
-            "s3://b",
-            "m",
-        ],
-        &[],
-    );
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown destination format: s3"));
-    let o = linuxkit(
-        d,
-        &[
-            "push",
-            "ipxe",
-            "--base-url",
-            "u",
-            "--destination",
-            "x",
-            "nope",
-        ],
-        &[],
-    );
-    assert!(String::from_utf8_lossy(&o.stderr).contains("kernel file does not exist"));
-}
-
-/// The repository's top directory.
-fn repo_root() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
+    let stderr = |args: &[&str]| {
+        let o = linuxkit(d, &[&["push", "ipxe"], args].concat(), &[]);
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(stderr(&["--destination", "x", "m"]).contains("--base-url"));
+    let e = stderr(&["--base-url", "u", "--destination", "s3://b", "m"]);
+    assert!(e.contains("unknown destination format: s3"), "{e}");
+    let e = stderr(&["--base-url", "u", "--destination", "x", "nope"]);
+    assert!(e.contains("kernel file does not exist"), "{e}");
 }
 
 /// Network boot: `examples/minimal.yml` built as kernel+initrd, pushed with
