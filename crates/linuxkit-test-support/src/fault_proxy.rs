@@ -12,15 +12,15 @@
 //! The plan ([`Fault`]) is shared and can be changed between requests with
 //! [`FaultProxy::set`].
 
+use crate::acceptor::Acceptor;
 use crate::registry::{
     BodyReader, Framing, Head, finish_body, read_head, reason_phrase, request_framing,
     response_framing, write_body_part,
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// What the proxy does to the next matching request(s).
@@ -68,8 +68,7 @@ struct State {
 pub struct FaultProxy {
     addr: String,
     state: Arc<State>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _acceptor: Acceptor,
 }
 
 impl FaultProxy {
@@ -84,25 +83,11 @@ impl FaultProxy {
             requests: Mutex::new(Vec::new()),
             faults: AtomicU64::new(0),
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if sp.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                std::thread::spawn(move || {
-                    let _ = handle(conn, &st);
-                });
-            }
-        });
+        let acceptor = Acceptor::start(listener, state.clone(), handle);
         FaultProxy {
             addr,
             state,
-            stop,
-            thread: Some(thread),
+            _acceptor: acceptor,
         }
     }
 
@@ -141,16 +126,6 @@ impl FaultProxy {
     /// How many times a fault was applied (one per affected response).
     pub fn faults_applied(&self) -> u64 {
         self.state.faults.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr.parse().unwrap(), Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

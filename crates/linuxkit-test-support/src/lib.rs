@@ -11,6 +11,7 @@
 //!   `scripts/setup.sh` installs), and [`tools::Run`], which names the
 //!   package when a program cannot be started.
 
+mod acceptor;
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod qemu;

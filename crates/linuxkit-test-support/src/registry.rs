@@ -12,6 +12,7 @@
 //! The fault-injecting proxy lives in `fault_proxy.rs` and is re-exported
 //! here.
 
+use crate::acceptor::Acceptor;
 pub use crate::fixtures::free_port;
 use crate::tools::Run;
 use sha2::{Digest, Sha256};
@@ -19,9 +20,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use crate::fault_proxy::{Fault, FaultProxy};
@@ -734,6 +734,21 @@ impl<'a, R: BufRead> BodyReader<'a, R> {
             done,
         }
     }
+
+    /// Read at most the `left` bytes still due into `buf`; the end of the
+    /// stream before them is an error saying `short`.
+    fn read_left(&mut self, buf: &mut [u8], short: &str) -> std::io::Result<usize> {
+        let want = buf.len().min(self.left as usize);
+        let n = self.r.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                short.to_string(),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 impl<R: BufRead> Read for BodyReader<'_, R> {
@@ -751,15 +766,7 @@ impl<R: BufRead> Read for BodyReader<'_, R> {
                 Ok(n)
             }
             Framing::Length(_) => {
-                let want = buf.len().min(self.left as usize);
-                let n = self.r.read(&mut buf[..want])?;
-                if n == 0 {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "short body",
-                    ));
-                }
-                self.left -= n as u64;
+                let n = self.read_left(buf, "short body")?;
                 if self.left == 0 {
                     self.done = true;
                 }
@@ -795,15 +802,7 @@ impl<R: BufRead> Read for BodyReader<'_, R> {
                     }
                     self.left = size;
                 }
-                let want = buf.len().min(self.left as usize);
-                let n = self.r.read(&mut buf[..want])?;
-                if n == 0 {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "short chunk",
-                    ));
-                }
-                self.left -= n as u64;
+                let n = self.read_left(buf, "short chunk")?;
                 if self.left == 0 {
                     let mut crlf = String::new();
                     self.r.read_line(&mut crlf)?;
@@ -956,8 +955,7 @@ pub struct TokenServer {
     /// The signing key.
     pub key_pem: PathBuf,
     state: Arc<TokenState>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _acceptor: Acceptor,
 }
 
 struct TokenState {
@@ -1009,27 +1007,13 @@ impl TokenServer {
             log: Mutex::new(Vec::new()),
             serial: AtomicU64::new(0),
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if sp.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                std::thread::spawn(move || {
-                    let _ = serve_token(conn, &st);
-                });
-            }
-        });
+        let acceptor = Acceptor::start(listener, state.clone(), serve_token);
         TokenServer {
             addr,
             cert_pem,
             key_pem,
             state,
-            stop,
-            thread: Some(thread),
+            _acceptor: acceptor,
         }
     }
 
@@ -1062,16 +1046,6 @@ impl TokenServer {
     /// Issue a token for these scopes directly (as the server would).
     pub fn issue(&self, sub: &str, service: &str, scopes: &[String]) -> String {
         make_jwt(&self.state, sub, service, scopes)
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr.parse().unwrap(), Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
