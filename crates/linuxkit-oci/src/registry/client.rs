@@ -579,19 +579,26 @@ impl Client {
         ctx: &Ctx,
         detail: &str,
     ) -> Result<RegistryError, RegistryError> {
-        Ok(match self.credential(&ep.registry)? {
-            None => RegistryError::NoCredentials {
-                registry: ctx.registry.clone(),
-                reference: ctx.reference.clone(),
-                config: self.config_path(),
-            },
-            Some(_) => RegistryError::BadCredentials {
+        let had = self.credential(&ep.registry)?.is_some();
+        Ok(self.credentials_error(ctx, had, detail))
+    }
+
+    /// No credentials (`had` false) or rejected ones, for `ctx`.
+    fn credentials_error(&self, ctx: &Ctx, had: bool, detail: &str) -> RegistryError {
+        if had {
+            RegistryError::BadCredentials {
                 registry: ctx.registry.clone(),
                 reference: ctx.reference.clone(),
                 detail: detail.to_string(),
                 config: self.config_path(),
-            },
-        })
+            }
+        } else {
+            RegistryError::NoCredentials {
+                registry: ctx.registry.clone(),
+                reference: ctx.reference.clone(),
+                config: self.config_path(),
+            }
+        }
     }
 
     fn send_once(&self, url: &str, base: &str, req: &Req<'_>) -> Result<Response, ureq::Error> {
@@ -777,19 +784,11 @@ impl Client {
                     let body = read_small(resp).map_err(|e| self.unreachable(ctx, &e))?;
                     if status == 401 || status == 403 {
                         let (detail, _) = error_detail(status, &body);
-                        return Err(match cred {
-                            None => RegistryError::NoCredentials {
-                                registry: ctx.registry.clone(),
-                                reference: ctx.reference.clone(),
-                                config: self.config_path(),
-                            },
-                            Some(_) => RegistryError::BadCredentials {
-                                registry: ctx.registry.clone(),
-                                reference: ctx.reference.clone(),
-                                detail: format!("token service {realm} answered {detail}"),
-                                config: self.config_path(),
-                            },
-                        });
+                        return Err(self.credentials_error(
+                            ctx,
+                            cred.is_some(),
+                            &format!("token service {realm} answered {detail}"),
+                        ));
                     }
                     if status != 200 {
                         let (detail, _) = error_detail(status, &body);
