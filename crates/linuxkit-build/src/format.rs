@@ -4,121 +4,70 @@
 //! whether it streams, what it is made from, the architectures it
 //! supports, whether it is implemented, and its help line. Which formats
 //! write the same file follows from their files. Adding a format means
-//! adding a variant and answering each `match`; the writer itself lives in
-//! [`crate::formats`] or [`crate::kernel_initrd`].
+//! adding a line to the `formats!` list and answering each `match`; the
+//! writer itself lives in [`crate::formats`] or [`crate::kernel_initrd`].
 
 use crate::error::BuildError;
 use std::fmt;
 use std::str::FromStr;
 
-/// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Format {
-    /// `aws`
-    Aws,
-    /// `azure`
-    Azure,
-    /// `docker`
-    Docker,
-    /// `dynamic-vhd`
-    DynamicVhd,
-    /// `gcp`
-    Gcp,
-    /// `iso-bios`
-    IsoBios,
-    /// `iso-efi`
-    IsoEfi,
-    /// `iso-efi-initrd`
-    IsoEfiInitrd,
-    /// `kernel+erofs`
-    KernelErofs,
-    /// `kernel+initrd`
-    KernelInitrd,
-    /// `kernel+iso`
-    KernelIso,
-    /// `kernel+squashfs`
-    KernelSquashfs,
-    /// `qcow2-bios`
-    Qcow2Bios,
-    /// `qcow2-efi`
-    Qcow2Efi,
-    /// `raw-bios`
-    RawBios,
-    /// `raw-efi`
-    RawEfi,
-    /// `rpi3`
-    Rpi3,
-    /// `tar`
-    Tar,
-    /// `tar-kernel-initrd`
-    TarKernelInitrd,
-    /// `uki`
-    Uki,
-    /// `vhd`
-    Vhd,
-    /// `vmdk`
-    Vmdk,
+/// Declares [`Format`], its [`Format::ALL`] and [`Format::name`] from one
+/// `Variant = "name"` list (in name order: the order of `--help`).
+macro_rules! formats {
+    ($($variant:ident = $name:literal,)*) => {
+        /// An output format.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Format {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )*
+        }
+
+        impl Format {
+            /// Every format, sorted by name (the order of `--help` and of error
+            /// messages): upstream's 20 plus `azure` (a fixed VHD sized as Azure
+            /// requires) and `uki` (the unified kernel image of the EFI formats).
+            pub const ALL: [Format; [$($name),*].len()] = [$(Format::$variant),*];
+
+            /// The name on the command line (upstream's spelling).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Format::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+formats! {
+    Aws = "aws",
+    Azure = "azure",
+    Docker = "docker",
+    DynamicVhd = "dynamic-vhd",
+    Gcp = "gcp",
+    IsoBios = "iso-bios",
+    IsoEfi = "iso-efi",
+    IsoEfiInitrd = "iso-efi-initrd",
+    KernelErofs = "kernel+erofs",
+    KernelInitrd = "kernel+initrd",
+    KernelIso = "kernel+iso",
+    KernelSquashfs = "kernel+squashfs",
+    Qcow2Bios = "qcow2-bios",
+    Qcow2Efi = "qcow2-efi",
+    RawBios = "raw-bios",
+    RawEfi = "raw-efi",
+    Rpi3 = "rpi3",
+    Tar = "tar",
+    TarKernelInitrd = "tar-kernel-initrd",
+    Uki = "uki",
+    Vhd = "vhd",
+    Vmdk = "vmdk",
 }
 
 use Format::*;
 
 impl Format {
-    /// Every format, sorted by name (the order of `--help` and of error
-    /// messages): upstream's 20 plus `azure` (a fixed VHD sized as Azure
-    /// requires) and `uki` (the unified kernel image of the EFI formats).
-    pub const ALL: [Format; 22] = [
-        Aws,
-        Azure,
-        Docker,
-        DynamicVhd,
-        Gcp,
-        IsoBios,
-        IsoEfi,
-        IsoEfiInitrd,
-        KernelErofs,
-        KernelInitrd,
-        KernelIso,
-        KernelSquashfs,
-        Qcow2Bios,
-        Qcow2Efi,
-        RawBios,
-        RawEfi,
-        Rpi3,
-        Tar,
-        TarKernelInitrd,
-        Uki,
-        Vhd,
-        Vmdk,
-    ];
-
-    /// The name on the command line (upstream's spelling).
-    pub fn name(self) -> &'static str {
-        match self {
-            Aws => "aws",
-            Azure => "azure",
-            Docker => "docker",
-            DynamicVhd => "dynamic-vhd",
-            Gcp => "gcp",
-            IsoBios => "iso-bios",
-            IsoEfi => "iso-efi",
-            IsoEfiInitrd => "iso-efi-initrd",
-            KernelErofs => "kernel+erofs",
-            KernelInitrd => "kernel+initrd",
-            KernelIso => "kernel+iso",
-            KernelSquashfs => "kernel+squashfs",
-            Qcow2Bios => "qcow2-bios",
-            Qcow2Efi => "qcow2-efi",
-            RawBios => "raw-bios",
-            RawEfi => "raw-efi",
-            Rpi3 => "rpi3",
-            Tar => "tar",
-            TarKernelInitrd => "tar-kernel-initrd",
-            Uki => "uki",
-            Vhd => "vhd",
-            Vmdk => "vmdk",
-        }
-    }
-
     /// The suffixes of the files it writes after `<name>`: the format's
     /// own image first, then the files it writes beside it (the same
     /// bytes whichever format writes them: `-kernel`, `-cmdline`, ...).
