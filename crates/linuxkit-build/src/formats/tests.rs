@@ -30,6 +30,24 @@ fn opts(size_mib: u64) -> FormatOptions {
     }
 }
 
+/// A [`Writer`] of `name` into `dir` from these inputs.
+fn writer<'a>(
+    kit: &'a Kit,
+    boot: Option<&'a BootFiles>,
+    rootfs: &'a [Entry],
+    opts: &'a FormatOptions,
+    dir: &Path,
+    name: &str,
+) -> Writer<'a> {
+    let inputs = Inputs {
+        kit,
+        boot,
+        rootfs,
+        opts,
+    };
+    Writer::new(inputs, dir, name)
+}
+
 fn read_all(mut f: PendingFile) -> Vec<u8> {
     use std::io::{Read, Seek};
     let file = f.file();
@@ -64,16 +82,7 @@ fn files_are_the_ones_format_names() {
     let o = opts(1024);
     let t = tempfile::tempdir().unwrap();
     let rootfs = vec![Entry::file("etc/motd", 0o644, 0, b"hi\n".to_vec())];
-    let w = Writer::new(
-        Inputs {
-            kit: &k,
-            boot: Some(&b),
-            rootfs: &rootfs,
-            opts: &o,
-        },
-        t.path(),
-        "n",
-    );
+    let w = writer(&k, Some(&b), &rootfs, &o, t.path(), "n");
     let mut checked = Vec::new();
     for f in Format::ALL {
         if !matches!(
@@ -179,16 +188,7 @@ fn too_small_names_format_and_sizes() {
     let b = boot();
     let o = opts(1);
     let t = tempfile::tempdir().unwrap();
-    let w = Writer::new(
-        Inputs {
-            kit: &k,
-            boot: Some(&b),
-            rootfs: &[],
-            opts: &o,
-        },
-        t.path(),
-        "x",
-    );
+    let w = writer(&k, Some(&b), &[], &o, t.path(), "x");
     // the hybrid ISO is 2 MiB here
     let e = w.write(Format::Qcow2Bios).err().unwrap().to_string();
     assert!(
@@ -198,16 +198,7 @@ fn too_small_names_format_and_sizes() {
     assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
     // a big enough size works and the file is not committed yet
     let o = opts(4);
-    let w = Writer::new(
-        Inputs {
-            kit: &k,
-            boot: Some(&b),
-            rootfs: &[],
-            opts: &o,
-        },
-        t.path(),
-        "x",
-    );
+    let w = writer(&k, Some(&b), &[], &o, t.path(), "x");
     let files = w.write(Format::Aws).unwrap();
     assert_eq!(files.len(), 1);
     let raw = read_all(files.into_iter().next().unwrap());
@@ -224,16 +215,7 @@ fn rootfs_formats_write_kernel_cmdline_and_image() {
         Entry::dir("etc", 0o755, 0),
         Entry::file("etc/motd", 0o644, 0, b"hi\n".to_vec()),
     ];
-    let w = Writer::new(
-        Inputs {
-            kit: &k,
-            boot: None,
-            rootfs: &rootfs,
-            opts: &o,
-        },
-        t.path(),
-        "r",
-    );
+    let w = writer(&k, None, &rootfs, &o, t.path(), "r");
     for f in [
         Format::KernelSquashfs,
         Format::KernelErofs,
