@@ -43,6 +43,15 @@ fn imported() -> (tempfile::TempDir, Cache) {
     (dir, cache)
 }
 
+/// The `format` export of the amd64 image of [`ALPINE`] from `cache`.
+fn export_amd64(cache: &Cache, format: ExportFormat) -> Vec<u8> {
+    let mut tar = Vec::new();
+    cache
+        .export(ALPINE, &amd64(), format, None, &mut tar)
+        .unwrap();
+    tar
+}
+
 fn blob_files(cache: &Cache) -> BTreeSet<String> {
     fs::read_dir(cache.root().join("blobs/sha256"))
         .unwrap()
@@ -518,10 +527,7 @@ fn export_then_import_round_trip_keeps_digests() {
     let (_d, cache) = imported();
     let orig = cache.lookup(ALPINE).unwrap().unwrap();
     let img = cache.resolve(ALPINE, &amd64()).unwrap();
-    let mut tar = Vec::new();
-    cache
-        .export(ALPINE, &amd64(), ExportFormat::Oci, None, &mut tar)
-        .unwrap();
+    let tar = export_amd64(&cache, ExportFormat::Oci);
 
     let dir = tempfile::tempdir().unwrap();
     let fresh = Cache::open(dir.path()).unwrap();
@@ -584,14 +590,8 @@ fn export_then_import_round_trip_keeps_digests() {
 fn export_is_deterministic_and_sorted() {
     let (_d, cache) = imported();
     for format in [ExportFormat::Oci, ExportFormat::Docker] {
-        let mut a = Vec::new();
-        let mut b = Vec::new();
-        cache
-            .export(ALPINE, &amd64(), format, None, &mut a)
-            .unwrap();
-        cache
-            .export(ALPINE, &amd64(), format, None, &mut b)
-            .unwrap();
+        let a = export_amd64(&cache, format);
+        let b = export_amd64(&cache, format);
         assert_eq!(a, b, "{format:?} export differs between runs");
         let mut ar = tar::Archive::new(&a[..]);
         let mut paths = Vec::new();
@@ -629,10 +629,7 @@ fn export_of_corrupt_layer_fails() {
 fn docker_export_is_loadable_shape() {
     let (_d, cache) = imported();
     let img = cache.resolve(ALPINE, &amd64()).unwrap();
-    let mut tar = Vec::new();
-    cache
-        .export(ALPINE, &amd64(), ExportFormat::Docker, None, &mut tar)
-        .unwrap();
+    let tar = export_amd64(&cache, ExportFormat::Docker);
     let entries = tar_entries(&tar);
     let manifest: serde_json::Value =
         serde_json::from_slice(entries.get("manifest.json").expect("manifest.json")).unwrap();
@@ -763,10 +760,7 @@ fn skopeo_reads_exported_layout_and_our_cache() {
     };
     let (_d, cache) = imported();
     let img = cache.resolve(ALPINE, &amd64()).unwrap();
-    let mut tar = Vec::new();
-    cache
-        .export(ALPINE, &amd64(), ExportFormat::Oci, None, &mut tar)
-        .unwrap();
+    let tar = export_amd64(&cache, ExportFormat::Oci);
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     unpack(&tar, &layout);
