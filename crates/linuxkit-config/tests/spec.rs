@@ -4,17 +4,19 @@
 use linuxkit_config::*;
 use serde_json::{Value, json};
 
+/// `text` parsed as the configuration file `name` (no templates); must parse.
+fn moby(name: &str, text: &str) -> Moby {
+    let input = Input {
+        name,
+        text,
+        template_dir: None,
+    };
+    parse(&input, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn image(yaml: &str) -> Image {
     let text = format!("onboot:\n  - name: test\n    image: alpine:3.21\n{yaml}");
-    let m = parse(
-        &Input {
-            name: "t.yml",
-            text: &text,
-            template_dir: None,
-        },
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let m = moby("t.yml", &text);
     m.onboot[0].clone()
 }
 
@@ -75,15 +77,7 @@ fn test_id_map() {
 #[test]
 fn id_allocation_order() {
     let text = "onboot:\n  - {name: a, image: x}\n  - {name: b, image: x}\nonshutdown:\n  - {name: c, image: x}\nservices:\n  - {name: a, image: x}\n";
-    let m = parse(
-        &Input {
-            name: "t",
-            text,
-            template_dir: None,
-        },
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let m = moby("t", text);
     let ids = IdMap::new(&m);
     assert_eq!(
         (ids.get("a"), ids.get("b"), ids.get("c")),
@@ -98,15 +92,7 @@ fn worked_example_6_12() {
     image: linuxkit/dhcpcd:abc
     command: ["/sbin/dhcpcd", "--nobackground", "-f", "/dhcpcd.conf", "-1"]
 "#;
-    let m = parse(
-        &Input {
-            name: "t",
-            text,
-            template_dir: None,
-        },
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let m = moby("t", text);
     let defaults = ImageDefaults {
         env: Some(vec!["PATH=/usr/sbin:/usr/bin:/sbin:/bin".into()]),
         label: Some(r#"{"binds":["/run/resolvconf:/etc"],"capabilities":["CAP_NET_ADMIN","CAP_NET_BIND_SERVICE","CAP_NET_RAW","CAP_SYS_ADMIN"]}"#.into()),
