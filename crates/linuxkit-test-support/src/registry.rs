@@ -411,9 +411,9 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     o.stdout
 }
 
-/// A test CA and a server certificate signed by it, valid for 127.0.0.1 and
-/// localhost. Returns (ca.pem, server.pem, server.key).
-fn make_tls_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+/// Write `openssl.cnf` in `dir` and a new RSA key `key` with a self-signed
+/// certificate `out` for `subject`, using the config's `extensions`.
+fn self_signed(dir: &Path, extensions: &str, key: &str, out: &str, subject: &str) {
     std::fs::write(dir.join("openssl.cnf"), OPENSSL_CNF).unwrap();
     openssl(
         dir,
@@ -423,20 +423,26 @@ fn make_tls_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
             "-config",
             "openssl.cnf",
             "-extensions",
-            "v3_ca",
+            extensions,
             "-newkey",
             "rsa:2048",
             "-nodes",
             "-keyout",
-            "ca.key",
+            key,
             "-out",
-            "ca.pem",
+            out,
             "-days",
             "3",
             "-subj",
-            "/CN=linuxkit-test-ca",
+            subject,
         ],
     );
+}
+
+/// A test CA and a server certificate signed by it, valid for 127.0.0.1 and
+/// localhost. Returns (ca.pem, server.pem, server.key).
+fn make_tls_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    self_signed(dir, "v3_ca", "ca.key", "ca.pem", "/CN=linuxkit-test-ca");
     openssl(
         dir,
         &[
@@ -971,28 +977,12 @@ impl TokenServer {
     /// Generate a signing key and self-signed certificate in `dir` and
     /// start serving on a free port.
     pub fn start(dir: &Path, user: &str, password: &str) -> TokenServer {
-        std::fs::write(dir.join("openssl.cnf"), OPENSSL_CNF).unwrap();
-        openssl(
+        self_signed(
             dir,
-            &[
-                "req",
-                "-x509",
-                "-config",
-                "openssl.cnf",
-                "-extensions",
-                "v3_sign",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "token.key",
-                "-out",
-                "token.pem",
-                "-days",
-                "3",
-                "-subj",
-                "/CN=linuxkit-test-token-issuer",
-            ],
+            "v3_sign",
+            "token.key",
+            "token.pem",
+            "/CN=linuxkit-test-token-issuer",
         );
         let cert_pem = dir.join("token.pem");
         let key_pem = dir.join("token.key");
