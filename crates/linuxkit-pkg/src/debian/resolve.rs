@@ -295,13 +295,7 @@ impl Apt {
 
     /// Ask `apt-cache show` about the names not asked yet.
     fn load_records(&mut self, names: &[String]) -> Result<(), DebianError> {
-        let mut todo: Vec<String> = names
-            .iter()
-            .filter(|n| !self.records.contains_key(*n))
-            .cloned()
-            .collect();
-        todo.sort();
-        todo.dedup();
+        let todo = not_yet(names, |n| self.records.contains_key(n));
         if todo.is_empty() {
             return Ok(());
         }
@@ -361,13 +355,7 @@ impl Apt {
     /// Ask `apt-cache showpkg` for the providers of names without a
     /// candidate, then keep those whose candidate provides the name.
     fn load_providers(&mut self, names: &[String]) -> Result<(), DebianError> {
-        let mut todo: Vec<String> = names
-            .iter()
-            .filter(|n| !self.asked_providers.contains(*n))
-            .cloned()
-            .collect();
-        todo.sort();
-        todo.dedup();
+        let todo = not_yet(names, |n| self.asked_providers.contains(n));
         if todo.is_empty() {
             return Ok(());
         }
@@ -518,4 +506,13 @@ pub(super) fn run_in(
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
+}
+
+/// The names of `names` that `asked` says were not asked yet, sorted, each
+/// once.
+fn not_yet(names: &[String], asked: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut todo: Vec<String> = names.iter().filter(|n| !asked(n)).cloned().collect();
+    todo.sort();
+    todo.dedup();
+    todo
 }
