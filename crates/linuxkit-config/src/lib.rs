@@ -13,7 +13,8 @@
 //! (`template.rs`) → semantic checks (service/volume names, image references)
 //! → typed [`Moby`] (`decode.rs`).
 
-mod decode;
+#[macro_use]
+pub mod decode;
 mod error;
 mod files;
 mod json;
@@ -22,7 +23,7 @@ mod merge;
 mod metadata;
 mod model;
 mod runtime;
-mod schema;
+pub mod schema;
 mod spec;
 mod template;
 mod volumes;
@@ -103,7 +104,7 @@ pub fn parse(input: &Input<'_>, resolver: Option<PkgResolver<'_>>) -> Result<Mob
             Some("a LinuxKit file starts with top-level keys such as `kernel:` and `init:`".into()),
         )));
     }
-    let issues = schema::validate(&root, &schema::TOP, "");
+    let issues = schema::validate(&root, &model::TOP, "");
     diagnostics.extend(
         issues
             .into_iter()
