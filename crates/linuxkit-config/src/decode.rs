@@ -201,7 +201,7 @@ macro_rules! config_struct {
 
         impl $name {
             /// The keys of this object, in declaration order.
-            pub(crate) const FIELDS: &'static [$crate::schema::Field] = &[
+            pub const FIELDS: &'static [$crate::schema::Field] = &[
                 $(
                     $crate::schema::Field {
                         key: $key,

@@ -11,7 +11,10 @@
 //! Pipeline of [`parse`]: YAML text → position-annotated tree (`yaml.rs`) →
 //! schema check collecting every problem (`schema.rs`) → templates
 //! (`template.rs`) → semantic checks (service/volume names, image references)
-//! → typed [`Moby`] (`decode.rs`).
+//! → typed [`Moby`] (`decode.rs`). Each key is declared once, in `model.rs`
+//! (`config_struct!`): the schema, the decoder and the serialised names all
+//! come from that declaration; `build.yml` (linuxkit-pkg) uses the same
+//! macro and validator.
 
 #[macro_use]
 pub mod decode;
