@@ -32,12 +32,7 @@ pub fn defaults(img: &crate::images::Loaded) -> ImageDefaults {
 }
 
 fn mount(dst: &str, typ: &str, src: &str, options: &[&str]) -> RuntimeMount {
-    RuntimeMount {
-        destination: dst.to_string(),
-        r#type: typ.to_string(),
-        source: src.to_string(),
-        options: options.iter().map(|s| s.to_string()).collect(),
-    }
+    RuntimeMount::new(dst, typ, src, options)
 }
 
 /// Write one container bundle. Returns the directory the image's files
@@ -70,11 +65,7 @@ pub fn write_container(
             source: Box::new(e),
         }
     })?;
-    let dir = if section == "services" {
-        format!("containers/{section}/{}", image.name)
-    } else {
-        format!("containers/{section}/{index:03}-{}", image.name)
-    };
+    let dir = linuxkit_vm_abi::bundle::bundle_dir(section, index, &image.name);
     let origin = Origin {
         source: img.canonical.clone(),
         location: Arc::from(format!("{section}[{index}]")),

@@ -89,6 +89,50 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    /// A configuration that does not parse, validate or merge (every
+    /// problem, each with FILE:LINE:COL).
+    #[error("invalid config:\n{0}")]
+    Config(linuxkit_config::ConfigError),
+    /// A local package (`@pkg:` or `--bootloaders @pkg:`) did not build.
+    #[error("{context}")]
+    Package {
+        /// Which package and why it was built.
+        context: String,
+        /// Cause.
+        #[source]
+        source: Box<linuxkit_pkg::PkgError>,
+    },
+    /// The image cache cannot be opened.
+    #[error("cannot open the image cache {}", dir.display())]
+    Cache {
+        /// Its directory.
+        dir: PathBuf,
+        /// Cause.
+        #[source]
+        source: Box<linuxkit_oci::OciError>,
+    },
+    /// A pull through the caller's [`crate::Registry`] failed.
+    #[error(transparent)]
+    Pull(crate::resolve::PullError),
+    /// An image the cache lacks could not be pulled either: both reasons,
+    /// since the cache's is often the fix.
+    #[error("{cached}\n  and pulling it failed: {}", crate::resolve::chain(&**pull))]
+    Unavailable {
+        /// Why the cache could not serve it.
+        cached: Box<linuxkit_oci::OciError>,
+        /// Why the pull failed.
+        #[source]
+        pull: crate::resolve::PullError,
+    },
+    /// The boot loader image cannot be read.
+    #[error("cannot read the boot loader image {reference}")]
+    BootLoader {
+        /// The image.
+        reference: String,
+        /// Cause.
+        #[source]
+        source: Box<BuildError>,
+    },
     /// Anything else, already phrased for the user.
     #[error("{0}")]
     Other(String),

@@ -151,7 +151,7 @@ impl Images<'_> {
             record.extend_from_slice(d);
         }
         // A derived cache: failing to record it only costs time later.
-        let _ = crate::output::atomic_write(&path, &record);
+        let _ = crate::atomic::atomic_write(&path, &record);
         Ok(db)
     }
 }

@@ -190,7 +190,7 @@ fn check_diff_id(diff_id: Option<&str>, actual: [u8; 32]) -> Result<(), String> 
 /// failing to is fine).
 fn remember(record: Option<(std::path::PathBuf, String)>) {
     if let Some((path, want)) = record {
-        let _ = crate::output::atomic_write(&path, want.as_bytes());
+        let _ = crate::atomic::atomic_write(&path, want.as_bytes());
     }
 }
 
@@ -198,7 +198,7 @@ fn remember(record: Option<(std::path::PathBuf, String)>) {
 /// plain copy's `path`, synced; kept under `path` by [`keep_plain`] once
 /// it has been checked.
 fn spool(path: &std::path::Path, r: &mut dyn Read) -> io::Result<tempfile::NamedTempFile> {
-    crate::output::temp_beside(path, |w| io::copy(r, w).map(|_| ()))
+    crate::atomic::temp_beside(path, |w| io::copy(r, w).map(|_| ()))
 }
 
 /// Rename a spooled plain copy into place and read its entries, mapped.

@@ -12,7 +12,7 @@
 //! (a build of `raw-bios` went from 0.069 s to 0.058 s; numbers in
 //! docs/benchmarks.md). The kernel call only queues writeback: it neither
 //! waits for the disk nor makes anything durable, so correctness still
-//! rests on the fsync in [`crate::output::PendingFile::commit`].
+//! rests on the fsync in [`crate::pending::PendingFile::commit`].
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};

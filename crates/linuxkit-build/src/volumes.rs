@@ -90,8 +90,9 @@ fn write_oci_layout(
         format!("{prefix}oci-layout"),
         b"{\n    \"imageLayoutVersion\": \"1.0.0\"\n}".to_vec(),
     ))?;
-    sink.put(dir(format!("{prefix}blobs")))?;
-    sink.put(dir(format!("{prefix}blobs/sha256")))?;
+    // Directory names with the trailing `/`, as upstream writes them.
+    sink.put(dir(format!("{prefix}blobs/")))?;
+    sink.put(dir(format!("{prefix}blobs/sha256/")))?;
     let blob_path = |d: &str| format!("{prefix}blobs/sha256/{}", d.trim_start_matches("sha256:"));
     let root = &img.resolved.root;
     let mut manifests: Vec<(String, u64)> = Vec::new();

@@ -35,7 +35,7 @@ mod yaml_emit;
 
 use std::path::Path;
 
-use linuxkit_oci::Reference;
+use linuxkit_oci_spec::Reference;
 
 pub use error::{ConfigError, Diagnostic, SpecError};
 pub use files::{FileKind, FileSpec, MetadataFormat, file_spec};

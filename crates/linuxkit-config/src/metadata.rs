@@ -15,7 +15,7 @@ use crate::json::{go_indent, strs};
 use crate::model::*;
 use crate::runtime::{idmapping_json, interface_json, mount_json};
 use crate::spec::oci_resources;
-use linuxkit_oci::Reference;
+use linuxkit_oci_spec::Reference;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fmt {

@@ -1,61 +1,18 @@
-//! `runtime.json` (yaml.md §6.11): the per-container actions of the in-VM
-//! `service` tool, merged label-vs-yaml key by key, serialised with the
-//! bundle's rootfs mounts first. Pure data; the rootfs mounts themselves are
-//! computed by the build crate (image-layout.md §5).
+//! `runtime.json` (yaml.md §6.11) from the configuration side: merging the
+//! label's and the YAML's `runtime` key by key, and the bytes written into
+//! each bundle. The document's types are the host/VM contract and live in
+//! `linuxkit-vm-abi` (re-exported here as [`Runtime`], [`RuntimeBindNs`],
+//! [`RuntimeMount`]); this module only maps the configuration model onto
+//! them. Pure data; the rootfs mounts themselves are computed by the build
+//! crate (image-layout.md §5).
 
-use serde_json::{Map, Value};
+use linuxkit_vm_abi::runtime as abi;
+use serde_json::Value;
 
-use crate::json::{go_indent, strs};
+use crate::json::go_indent;
 use crate::model::{IdMapping, Interface, Mount, RuntimeConfig};
 
-/// The merged `runtime` of a container (all keys resolved).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Runtime {
-    /// Cgroups to create.
-    pub cgroups: Vec<String>,
-    /// Mounts done before the container starts (after the rootfs mounts).
-    pub mounts: Vec<Mount>,
-    /// Directories to create.
-    pub mkdir: Vec<String>,
-    /// Network interfaces to create/move.
-    pub interfaces: Vec<Interface>,
-    /// Namespaces to bind-mount after start.
-    pub bind_ns: RuntimeBindNs,
-    /// containerd namespace (services).
-    pub namespace: String,
-}
-
-/// The seven `bindNS` paths, `""` when unset.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RuntimeBindNs {
-    /// `cgroup`.
-    pub cgroup: String,
-    /// `ipc`.
-    pub ipc: String,
-    /// `mnt`.
-    pub mnt: String,
-    /// `net`.
-    pub net: String,
-    /// `pid`.
-    pub pid: String,
-    /// `user`.
-    pub user: String,
-    /// `uts`.
-    pub uts: String,
-}
-
-/// A mount prepended by the build (bundle rootfs set-up).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RuntimeMount {
-    /// `destination`.
-    pub destination: String,
-    /// `type` (omitted when empty).
-    pub r#type: String,
-    /// `source` (omitted when empty).
-    pub source: String,
-    /// `options` (omitted when empty).
-    pub options: Vec<String>,
-}
+pub use linuxkit_vm_abi::runtime::{BindNs as RuntimeBindNs, Mount as RuntimeMount, Runtime};
 
 fn pick<T: Clone>(label: Option<&T>, yaml: Option<&T>) -> Option<T> {
     yaml.or(label).cloned()
@@ -68,11 +25,14 @@ pub fn merge_runtime(label: Option<&RuntimeConfig>, yaml: Option<&RuntimeConfig>
     let ns = |lv: &Option<String>, yv: &Option<String>| {
         pick(lv.as_ref(), yv.as_ref()).unwrap_or_default()
     };
+    let mounts: Vec<Mount> = pick(l.mounts.as_ref(), y.mounts.as_ref()).unwrap_or_default();
+    let interfaces: Vec<Interface> =
+        pick(l.interfaces.as_ref(), y.interfaces.as_ref()).unwrap_or_default();
     Runtime {
         cgroups: pick(l.cgroups.as_ref(), y.cgroups.as_ref()).unwrap_or_default(),
-        mounts: pick(l.mounts.as_ref(), y.mounts.as_ref()).unwrap_or_default(),
+        mounts: mounts.iter().map(abi_mount).collect(),
         mkdir: pick(l.mkdir.as_ref(), y.mkdir.as_ref()).unwrap_or_default(),
-        interfaces: pick(l.interfaces.as_ref(), y.interfaces.as_ref()).unwrap_or_default(),
+        interfaces: interfaces.iter().map(abi_interface).collect(),
         bind_ns: RuntimeBindNs {
             cgroup: ns(&l.bind_ns.cgroup, &y.bind_ns.cgroup),
             ipc: ns(&l.bind_ns.ipc, &y.bind_ns.ipc),
@@ -86,97 +46,54 @@ pub fn merge_runtime(label: Option<&RuntimeConfig>, yaml: Option<&RuntimeConfig>
     }
 }
 
+/// The model's id mapping as written (ids are `uint32` in OCI's JSON; the
+/// schema has already checked the range).
+fn abi_idmapping(m: &IdMapping) -> abi::IdMapping {
+    abi::IdMapping {
+        container_id: m.container_id as u32,
+        host_id: m.host_id as u32,
+        size: m.size as u32,
+    }
+}
+
+fn abi_mount(m: &Mount) -> abi::Mount {
+    abi::Mount {
+        destination: m.destination.clone(),
+        r#type: m.r#type.clone(),
+        source: m.source.clone(),
+        options: m.options.clone(),
+        uid_mappings: m.uid_mappings.iter().map(abi_idmapping).collect(),
+        gid_mappings: m.gid_mappings.iter().map(abi_idmapping).collect(),
+    }
+}
+
+fn abi_interface(i: &Interface) -> abi::Interface {
+    abi::Interface {
+        name: i.name.clone(),
+        add: i.add.clone(),
+        peer: i.peer.clone(),
+        create_in_root: i.create_in_root,
+    }
+}
+
 /// OCI `LinuxIDMapping` JSON.
 pub(crate) fn idmapping_json(m: &IdMapping) -> Value {
-    let mut o = Map::new();
-    o.insert("containerID".into(), Value::from(m.container_id as u32));
-    o.insert("hostID".into(), Value::from(m.host_id as u32));
-    o.insert("size".into(), Value::from(m.size as u32));
-    Value::Object(o)
+    abi_idmapping(m).to_value()
 }
 
 /// OCI `Mount` JSON (`destination`, then non-empty `type`, `source`, `options`, mappings).
 pub(crate) fn mount_json(m: &Mount) -> Value {
-    let mut o = Map::new();
-    o.insert("destination".into(), Value::String(m.destination.clone()));
-    if !m.r#type.is_empty() {
-        o.insert("type".into(), Value::String(m.r#type.clone()));
-    }
-    if !m.source.is_empty() {
-        o.insert("source".into(), Value::String(m.source.clone()));
-    }
-    if !m.options.is_empty() {
-        o.insert("options".into(), strs(&m.options));
-    }
-    if !m.uid_mappings.is_empty() {
-        o.insert(
-            "uidMappings".into(),
-            Value::Array(m.uid_mappings.iter().map(idmapping_json).collect()),
-        );
-    }
-    if !m.gid_mappings.is_empty() {
-        o.insert(
-            "gidMappings".into(),
-            Value::Array(m.gid_mappings.iter().map(idmapping_json).collect()),
-        );
-    }
-    Value::Object(o)
+    abi_mount(m).to_value()
 }
 
+/// A `runtime.interfaces[]` entry's JSON (empty `name`, `add`, `peer` omitted).
 pub(crate) fn interface_json(i: &Interface) -> Value {
-    let mut o = Map::new();
-    if !i.name.is_empty() {
-        o.insert("name".into(), Value::String(i.name.clone()));
-    }
-    if !i.add.is_empty() {
-        o.insert("add".into(), Value::String(i.add.clone()));
-    }
-    if !i.peer.is_empty() {
-        o.insert("peer".into(), Value::String(i.peer.clone()));
-    }
-    o.insert("createInRoot".into(), Value::Bool(i.create_in_root));
-    Value::Object(o)
+    abi_interface(i).to_value()
 }
 
 /// The `runtime.json` object (rootfs mounts first, then `runtime.mounts`).
 pub fn runtime_value(rootfs_mounts: &[RuntimeMount], runtime: &Runtime) -> Value {
-    let mut mounts: Vec<Value> = rootfs_mounts
-        .iter()
-        .map(|m| {
-            mount_json(&Mount {
-                destination: m.destination.clone(),
-                r#type: m.r#type.clone(),
-                source: m.source.clone(),
-                options: m.options.clone(),
-                ..Mount::default()
-            })
-        })
-        .collect();
-    mounts.extend(runtime.mounts.iter().map(mount_json));
-    let mut o = Map::new();
-    o.insert("cgroups".into(), strs(&runtime.cgroups));
-    o.insert("mounts".into(), Value::Array(mounts));
-    o.insert("mkdir".into(), strs(&runtime.mkdir));
-    o.insert(
-        "interfaces".into(),
-        Value::Array(runtime.interfaces.iter().map(interface_json).collect()),
-    );
-    let b = &runtime.bind_ns;
-    let mut ns = Map::new();
-    for (k, v) in [
-        ("cgroup", &b.cgroup),
-        ("ipc", &b.ipc),
-        ("mnt", &b.mnt),
-        ("net", &b.net),
-        ("pid", &b.pid),
-        ("user", &b.user),
-        ("uts", &b.uts),
-    ] {
-        ns.insert(k.into(), Value::String(v.clone()));
-    }
-    o.insert("bindNS".into(), Value::Object(ns));
-    o.insert("namespace".into(), Value::String(runtime.namespace.clone()));
-    Value::Object(o)
+    runtime.with_rootfs_mounts(rootfs_mounts).to_value()
 }
 
 /// `runtime.json` bytes: 4-space indented, Go escaping, no trailing newline.
@@ -214,5 +131,41 @@ mod tests {
         let r = merge_runtime(Some(&label), Some(&yaml));
         assert!(r.mkdir.is_empty());
         assert_eq!(r.cgroups, vec!["x".to_string()]);
+    }
+
+    #[test]
+    fn written_bytes_read_back_as_the_vm_sees_them() {
+        let yaml = RuntimeConfig {
+            mounts: Some(vec![Mount {
+                destination: "/var/<x>".into(),
+                r#type: "bind".into(),
+                source: "/x&y".into(),
+                options: vec!["rbind".into()],
+                uid_mappings: vec![IdMapping {
+                    container_id: 0,
+                    host_id: 1000,
+                    size: 1,
+                }],
+                ..Mount::default()
+            }]),
+            interfaces: Some(vec![Interface {
+                name: "eth1".into(),
+                ..Interface::default()
+            }]),
+            ..Default::default()
+        };
+        let runtime = merge_runtime(None, Some(&yaml));
+        let rootfs = [RuntimeMount::new(
+            "/containers/onboot/000-a/rootfs",
+            "",
+            "/l",
+            &["bind"],
+        )];
+        let text = runtime_json(&rootfs, &runtime);
+        // Go's HTML-safe escaping, which serde_json alone does not do.
+        assert!(text.contains("/var/\\u003cx\\u003e"), "{text}");
+        let back: Runtime = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back, runtime.with_rootfs_mounts(&rootfs));
+        assert_eq!(back.mounts[1].uid_mappings[0].host_id, 1000);
     }
 }

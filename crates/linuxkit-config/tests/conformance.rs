@@ -50,7 +50,7 @@ impl Cache {
     }
 
     fn defaults(&self, image: &str) -> Option<ImageDefaults> {
-        let canonical = linuxkit_oci::Reference::parse(image).ok()?.canonical();
+        let canonical = linuxkit_oci_spec::Reference::parse(image).ok()?.canonical();
         let mut doc = self.blob(self.names.get(&canonical)?);
         if doc["manifests"].is_array() {
             let m = doc["manifests"]
@@ -137,12 +137,8 @@ fn build(m: &Moby, cache: &Cache) -> Result<Built, String> {
                 .defaults(&img.image)
                 .ok_or_else(|| format!("image {} not in cache", img.image))?;
             let spec = oci_spec(&img, &defaults, &idmap).map_err(|e| e.to_string())?;
-            let p = if section == "services" {
-                format!("containers/{section}/{}", img.name)
-            } else {
-                format!("containers/{section}/{i:03}-{}", img.name)
-            };
-            let key = linuxkit_oci::Reference::parse(&img.image)
+            let p = linuxkit_vm_abi::bundle::bundle_dir(section, i, &img.name);
+            let key = linuxkit_oci_spec::Reference::parse(&img.image)
                 .map(|r| r.canonical())
                 .unwrap_or_else(|_| img.image.clone());
             let mount = |d: String, t: &str, s: &str, o: &[String]| RuntimeMount {
@@ -150,6 +146,7 @@ fn build(m: &Moby, cache: &Cache) -> Result<Built, String> {
                 r#type: t.into(),
                 source: s.into(),
                 options: o.to_vec(),
+                ..RuntimeMount::default()
             };
             let lower = match first.get(&key) {
                 Some(f) => f.clone(),

@@ -661,23 +661,20 @@ pub(crate) mod tests {
             .expect("qemu-img runs (Debian qemu-utils)")
     }
 
-    /// `qemu-img info --output=json` parsed loosely: returns the JSON text.
-    pub fn info(fmt: &str, path: &Path) -> String {
+    /// `qemu-img info --output=json`, parsed. Since QEMU 8 the image's
+    /// protocol node is nested under `"children"` with a `"virtual-size"` of
+    /// its own: read the image's values at the top level, as [`json_u64`] does.
+    pub fn info(fmt: &str, path: &Path) -> serde_json::Value {
         let out = qemu_img(&["info", "-f", fmt, "--output=json", path.to_str().unwrap()]);
         assert!(out.status.success(), "qemu-img info: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
+        serde_json::from_slice(&out.stdout).expect("qemu-img info prints JSON")
     }
 
-    /// The integer value of `"key": N` in qemu-img's JSON.
-    pub fn json_u64(json: &str, key: &str) -> u64 {
-        let pat = format!("\"{key}\": ");
-        let at = json.find(&pat).unwrap_or_else(|| panic!("{key} in {json}")) + pat.len();
-        json[at..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .unwrap()
+    /// The top-level integer `key` of qemu-img's JSON.
+    pub fn json_u64(json: &serde_json::Value, key: &str) -> u64 {
+        json.get(key)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or_else(|| panic!("no integer {key} at the top level of {json}"))
     }
 
     /// `qemu-img compare` of an image with a raw file: identical.

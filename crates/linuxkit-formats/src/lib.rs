@@ -12,7 +12,6 @@ pub mod erofs;
 pub mod fat;
 pub mod gzip;
 pub mod iso9660;
-pub mod kmod;
 pub mod partition;
 pub mod path;
 pub mod qcow2;

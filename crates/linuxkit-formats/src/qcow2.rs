@@ -230,8 +230,8 @@ mod tests {
         let check = qemu_img(&["check", "-f", "qcow2", q.to_str().unwrap()]);
         assert!(check.status.success(), "qemu-img check: {check:?}");
         let json = info("qcow2", &q);
-        assert!(json.contains("\"format\": \"qcow2\""), "{json}");
-        assert!(json.contains("\"compat\": \"1.1\""), "{json}");
+        assert_eq!(json["format"], "qcow2", "{json}");
+        assert_eq!(json["format-specific"]["data"]["compat"], "1.1", "{json}");
         assert_eq!(json_u64(&json, "virtual-size"), img.len());
         assert_eq!(json_u64(&json, "cluster-size"), CLUSTER);
         assert_same("qcow2", &q, &raw);

@@ -332,7 +332,7 @@ mod tests {
             let out = write_file(w, &img, &p);
             check(&p);
             let json = info("vpc", &p);
-            assert!(json.contains("\"format\": \"vpc\""), "{json}");
+            assert_eq!(json["format"], "vpc", "{json}");
             let want = match name {
                 "azure" => 65 << 20,
                 _ => len.div_ceil(512) * 512,

@@ -391,12 +391,10 @@ mod tests {
         write_raw(&img, &raw);
         check(&p);
         let json = info("vmdk", &p);
-        assert!(json.contains("\"format\": \"vmdk\""), "{json}");
-        assert!(
-            json.contains("\"create-type\": \"streamOptimized\""),
-            "{json}"
-        );
-        assert!(json.contains("\"compressed\": true"), "{json}");
+        assert_eq!(json["format"], "vmdk", "{json}");
+        let data = &json["format-specific"]["data"];
+        assert_eq!(data["create-type"], "streamOptimized", "{json}");
+        assert_eq!(data["extents"][0]["compressed"], true, "{json}");
         assert_eq!(json_u64(&json, "virtual-size"), img.len());
         assert_same("vmdk", &p, &raw);
         // Stream trailer: footer marker, footer, end-of-stream marker.

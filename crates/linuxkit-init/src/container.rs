@@ -18,7 +18,6 @@ use libcontainer::syscall::syscall::SyscallType;
 use nix::mount::{MntFlags, MsFlags, umount2};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe};
-use serde::Deserialize;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -55,29 +54,21 @@ pub enum ContainerError {
     Runtime2(String),
 }
 
-/// The phase a bundle belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// `/containers/onboot`: run in order, each to completion.
-    Onboot,
-    /// `/containers/services`: started together, supervised.
-    Service,
-    /// `/containers/onshutdown`: run in order at poweroff.
-    Shutdown,
+pub use linuxkit_vm_abi::bundle::Phase;
+use linuxkit_vm_abi::bundle::{CONFIG_JSON, ROOTFS, RUNTIME_JSON};
+use linuxkit_vm_abi::runtime::{BindNs, Runtime};
+
+/// How the supervisor names a phase's containers (the bundle layout
+/// itself, [`Phase`], is the host/VM contract in `linuxkit-vm-abi`).
+pub trait PhaseNames {
+    /// Log source prefix (`onboot.`, ``, `shutdown.`).
+    fn log_prefix(self) -> &'static str;
+    /// Word for listings.
+    fn word(self) -> &'static str;
 }
 
-impl Phase {
-    /// Directory holding the phase's bundles.
-    pub fn dir(self) -> &'static str {
-        match self {
-            Phase::Onboot => "/containers/onboot",
-            Phase::Service => "/containers/services",
-            Phase::Shutdown => "/containers/onshutdown",
-        }
-    }
-
-    /// Log source prefix (`onboot.`, ``, `shutdown.`).
-    pub fn log_prefix(self) -> &'static str {
+impl PhaseNames for Phase {
+    fn log_prefix(self) -> &'static str {
         match self {
             Phase::Onboot => "onboot.",
             Phase::Service => "",
@@ -85,68 +76,13 @@ impl Phase {
         }
     }
 
-    /// Word for listings.
-    pub fn word(self) -> &'static str {
+    fn word(self) -> &'static str {
         match self {
             Phase::Onboot => "onboot",
             Phase::Service => "service",
             Phase::Shutdown => "onshutdown",
         }
     }
-}
-
-/// A mount of runtime.json.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct RtMount {
-    /// Target; relative paths are under the bundle's rootfs.
-    pub destination: String,
-    /// Filesystem type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Source.
-    pub source: String,
-    /// Flags and data.
-    pub options: Vec<String>,
-}
-
-/// `bindNS` of runtime.json.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct BindNs {
-    /// Paths to bind each namespace onto ("" = none).
-    pub cgroup: String,
-    /// ipc.
-    pub ipc: String,
-    /// mnt.
-    pub mnt: String,
-    /// net.
-    pub net: String,
-    /// pid.
-    pub pid: String,
-    /// user.
-    pub user: String,
-    /// uts.
-    pub uts: String,
-}
-
-/// `runtime.json`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct RuntimeJson {
-    /// Cgroups to create.
-    pub cgroups: Vec<String>,
-    /// Mounts done before the container exists.
-    pub mounts: Vec<RtMount>,
-    /// Directories to create.
-    pub mkdir: Vec<String>,
-    /// Interfaces to create or move into the container.
-    pub interfaces: Vec<netlink::Interface>,
-    /// Namespaces to bind-mount once the container exists.
-    #[serde(rename = "bindNS")]
-    pub bind_ns: BindNs,
-    /// Namespace (containerd's, for services); names the cgroup parent.
-    pub namespace: String,
 }
 
 /// One bundle on disk.
@@ -191,14 +127,14 @@ impl Bundle {
     }
 
     /// Read `runtime.json` (a missing file means no actions).
-    pub fn runtime(&self) -> Result<RuntimeJson, ContainerError> {
-        let path = self.dir.join("runtime.json");
+    pub fn runtime(&self) -> Result<Runtime, ContainerError> {
+        let path = self.dir.join(RUNTIME_JSON);
         match std::fs::read(&path) {
             Ok(data) => serde_json::from_slice(&data).map_err(|e| ContainerError::Runtime {
                 path,
                 reason: e.to_string(),
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RuntimeJson::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Runtime::default()),
             Err(e) => Err(ContainerError::Runtime {
                 path,
                 reason: e.to_string(),
@@ -210,7 +146,7 @@ impl Bundle {
         if p.starts_with('/') {
             PathBuf::from(p)
         } else {
-            self.dir.join("rootfs").join(p)
+            self.dir.join(ROOTFS).join(p)
         }
     }
 
@@ -232,7 +168,7 @@ impl Bundle {
 
     /// Do runtime.json's mounts, mkdirs and cgroups; returns the mount
     /// targets (undone by [`cleanup`]). Undoes its own mounts on failure.
-    pub fn prepare(&self, rt: &RuntimeJson) -> Result<Vec<PathBuf>, ContainerError> {
+    pub fn prepare(&self, rt: &Runtime) -> Result<Vec<PathBuf>, ContainerError> {
         let mut done = Vec::new();
         let res = (|| -> std::io::Result<()> {
             for m in &rt.mounts {
@@ -246,7 +182,7 @@ impl Bundle {
                         sys::mkdir_p(Path::new(d), 0o755)?;
                     }
                 }
-                sys::mount_with_options(&m.source, &dest, &m.kind, &m.options)?;
+                sys::mount_with_options(&m.source, &dest, &m.r#type, &m.options)?;
                 done.push(dest);
             }
             for d in &rt.mkdir {
@@ -276,7 +212,7 @@ impl Bundle {
         namespace: &str,
         out_root: &Path,
     ) -> Result<(PathBuf, String), ContainerError> {
-        let path = self.dir.join("config.json");
+        let path = self.dir.join(CONFIG_JSON);
         let err = |reason: String| ContainerError::Spec {
             path: path.clone(),
             reason,
@@ -289,11 +225,11 @@ impl Bundle {
             .ok_or_else(|| err("not a JSON object".into()))?;
         let root = obj
             .entry("root")
-            .or_insert_with(|| serde_json::json!({"path": "rootfs"}));
+            .or_insert_with(|| serde_json::json!({"path": ROOTFS}));
         let rootp = root
             .get("path")
             .and_then(|p| p.as_str())
-            .unwrap_or("rootfs")
+            .unwrap_or(ROOTFS)
             .to_string();
         // root.path is relative to the bundle directory (runtime.json paths
         // are relative to the rootfs).
@@ -327,7 +263,7 @@ impl Bundle {
             .map_err(|e| err(e.to_string()))?;
         let out = out_root.join(&self.name);
         sys::mkdir_p(&out, 0o700).map_err(ContainerError::Prepare)?;
-        sys::write(out.join("config.json"), &text).map_err(ContainerError::Prepare)?;
+        sys::write(out.join(CONFIG_JSON), &text).map_err(ContainerError::Prepare)?;
         Ok((out, cgroup))
     }
 }
@@ -380,17 +316,17 @@ pub fn forget_state(name: &str) {
 /// need nothing. Returns how many were made.
 pub fn precreate_mountpoints() -> usize {
     let mut made = 0;
-    for phase in [Phase::Onboot, Phase::Service, Phase::Shutdown] {
+    for phase in Phase::ALL {
         for b in Bundle::list(phase) {
             // The directory the container's root really is: the rootfs, or
             // the source that runtime.json binds onto it (the build stores
             // an image used twice only once); an overlay root is writable.
-            let mut rootfs = b.dir.join("rootfs");
+            let mut rootfs = b.dir.join(ROOTFS);
             let rt = b.runtime().unwrap_or_default();
             let mut overlay = false;
             for m in &rt.mounts {
                 if b.abs(&m.destination) == rootfs {
-                    if m.kind == "overlay" {
+                    if m.r#type == "overlay" {
                         overlay = true;
                     } else if m.options.iter().any(|o| o == "bind" || o == "rbind") {
                         rootfs = PathBuf::from(&m.source);
@@ -400,7 +336,7 @@ pub fn precreate_mountpoints() -> usize {
             if overlay || !rootfs.is_dir() {
                 continue;
             }
-            let Ok(data) = std::fs::read(b.dir.join("config.json")) else {
+            let Ok(data) = std::fs::read(b.dir.join(CONFIG_JSON)) else {
                 continue;
             };
             let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&data) else {
@@ -463,7 +399,7 @@ pub fn validate(dir: &Path) -> Result<String, ContainerError> {
     let tmp = std::env::temp_dir().join(format!("linuxkit-validate-{}", std::process::id()));
     let (spec_dir, cgroup) = b.write_spec(&rt.namespace, &tmp)?;
     let res = (|| {
-        let mut spec = libcontainer::oci_spec::runtime::Spec::load(spec_dir.join("config.json"))
+        let mut spec = libcontainer::oci_spec::runtime::Spec::load(spec_dir.join(CONFIG_JSON))
             .map_err(|e| ContainerError::Runtime2(format!("load: {}", chain(&e))))?;
         let root = spec.root().as_ref().map(|r| r.path().clone());
         spec.canonicalize_rootfs(&spec_dir)
@@ -485,7 +421,7 @@ fn create_in_helper(
     spec_dir: &Path,
     stdout: OwnedFd,
     stderr: OwnedFd,
-    rt: &RuntimeJson,
+    rt: &Runtime,
 ) -> Result<i32, ContainerError> {
     let (r, w) = pipe().map_err(|e| ContainerError::Runtime2(format!("pipe: {e}")))?;
     // SAFETY: the caller (the supervisor) is single-threaded, so the child may
@@ -571,7 +507,7 @@ fn create_and_start(
     spec_dir: &Path,
     stdout: OwnedFd,
     stderr: OwnedFd,
-    rt: &RuntimeJson,
+    rt: &Runtime,
 ) -> Result<i32, String> {
     let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
     let mut c = ContainerBuilder::new(name.to_string(), SyscallType::Linux)
@@ -597,15 +533,7 @@ fn create_and_start(
 
 /// Bind-mount `/proc/<pid>/ns/<kind>` onto each requested path.
 fn bind_namespaces(pid: i32, b: &BindNs) -> std::io::Result<()> {
-    for (kind, path) in [
-        ("cgroup", &b.cgroup),
-        ("ipc", &b.ipc),
-        ("mnt", &b.mnt),
-        ("net", &b.net),
-        ("pid", &b.pid),
-        ("user", &b.user),
-        ("uts", &b.uts),
-    ] {
+    for (kind, path) in b.entries() {
         if path.is_empty() {
             continue;
         }

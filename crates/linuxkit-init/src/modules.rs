@@ -5,6 +5,7 @@
 //! from each module's `.modinfo` section (`depends=`), so no `modules.dep`
 //! is needed. Modules already present (built in or loaded) are skipped.
 
+use linuxkit_vm_abi::kmod::{self, module_name, normalize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -23,12 +24,6 @@ pub const DEFAULT: &[&str] = &[
 /// containers): the ACPI power button. Other disk controllers (virtio_scsi,
 /// ata_piix + sd_mod: ~280 ms of probing under TCG) only when configured.
 pub const LATE: &[&str] = &["button", "evdev"];
-
-/// Module name from a file name: `virtio-net.ko` → `virtio_net`.
-fn module_name(file: &str) -> Option<String> {
-    let stem = file.strip_suffix(".ko")?;
-    Some(stem.replace('-', "_"))
-}
 
 /// Name → path of every `.ko` under `dir`: from `modules.order` (one file,
 /// shipped with the kernel) when it is there, else by walking the tree.
@@ -66,8 +61,6 @@ fn index(dir: &Path) -> HashMap<String, PathBuf> {
     out
 }
 
-use linuxkit_formats::kmod::modinfo;
-
 /// Names requested by configuration files and the command line.
 pub fn requested(cmdline: &[String]) -> Vec<String> {
     let mut names: Vec<String> = DEFAULT.iter().map(|s| s.to_string()).collect();
@@ -84,16 +77,12 @@ pub fn requested(cmdline: &[String]) -> Vec<String> {
         for l in std::fs::read_to_string(f).unwrap_or_default().lines() {
             let l = l.trim();
             if !l.is_empty() && !l.starts_with('#') && !l.starts_with(';') {
-                names.push(l.split_whitespace().next().unwrap_or(l).replace('-', "_"));
+                names.push(normalize(l.split_whitespace().next().unwrap_or(l)));
             }
         }
     }
     if let Some(v) = crate::sys::cmdline_value(cmdline, "linuxkit.modules") {
-        names.extend(
-            v.split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.replace('-', "_")),
-        );
+        names.extend(v.split(',').filter(|s| !s.is_empty()).map(normalize));
     }
     names
 }
@@ -187,13 +176,8 @@ fn load_one(
             return;
         }
     };
-    let info = modinfo(&data).unwrap_or_default();
-    for (k, v) in &info {
-        if k == "depends" {
-            for d in v.split(',').filter(|d| !d.is_empty()) {
-                load_one(&d.replace('-', "_"), idx, seen, loaded, problems, false);
-            }
-        }
+    for d in kmod::depends(&data) {
+        load_one(&d, idx, seen, loaded, problems, false);
     }
     let Ok(params) = std::ffi::CString::new("") else {
         return;
@@ -215,53 +199,5 @@ fn load_one(
         if e.raw_os_error() != Some(nix::libc::EEXIST) {
             problems.push(format!("module {name}: {e}"));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_from_files() {
-        assert_eq!(module_name("virtio-net.ko").as_deref(), Some("virtio_net"));
-        assert_eq!(module_name("x.ko.xz"), None);
-    }
-
-    #[test]
-    fn modinfo_of_a_host_module_or_synthetic() {
-        // A minimal ELF64 with a .modinfo section.
-        let modinfo_data = b"license=GPL\0depends=a,b-c\0alias=pci:v*\0";
-        let shstr = b"\0.modinfo\0.shstrtab\0";
-        let mut elf = vec![0u8; 64];
-        elf[0..4].copy_from_slice(b"\x7fELF");
-        elf[4] = 2;
-        let mi_off = elf.len();
-        elf.extend_from_slice(modinfo_data);
-        let st_off = elf.len();
-        elf.extend_from_slice(shstr);
-        while !elf.len().is_multiple_of(8) {
-            elf.push(0);
-        }
-        let shoff = elf.len();
-        let mut sh = |name: u32, off: usize, size: usize| {
-            let mut h = vec![0u8; 64];
-            h[0..4].copy_from_slice(&name.to_le_bytes());
-            h[0x18..0x20].copy_from_slice(&(off as u64).to_le_bytes());
-            h[0x20..0x28].copy_from_slice(&(size as u64).to_le_bytes());
-            elf.extend_from_slice(&h);
-        };
-        sh(0, 0, 0);
-        sh(1, mi_off, modinfo_data.len());
-        sh(10, st_off, shstr.len());
-        elf[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
-        elf[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes());
-        elf[0x3C..0x3E].copy_from_slice(&3u16.to_le_bytes());
-        elf[0x3E..0x40].copy_from_slice(&2u16.to_le_bytes());
-        let info = modinfo(&elf).unwrap();
-        assert!(info.contains(&("depends".into(), "a,b-c".into())));
-        assert_eq!(info.len(), 3);
-        assert!(modinfo(b"not an elf").is_none());
-        assert!(modinfo(&elf[..100]).is_none());
     }
 }

@@ -50,17 +50,8 @@ use nix::sys::socket::{
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
-/// One entry of runtime.json `interfaces`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct Interface {
-    pub name: String,
-    #[serde(default)]
-    pub add: String,
-    #[serde(default)]
-    pub peer: String,
-    #[serde(default, rename = "createInRoot")]
-    pub create_in_root: bool,
-}
+/// One entry of runtime.json `interfaces` (the host/VM contract).
+pub use linuxkit_vm_abi::runtime::Interface;
 
 /// Why an `interfaces` entry could not be applied.
 #[derive(Debug, thiserror::Error)]

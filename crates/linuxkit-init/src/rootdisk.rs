@@ -23,11 +23,9 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The marker of an initrd (as systemd's initrds have it).
-pub const MARKER: &str = "/etc/initrd-release";
-
-/// Modules the first stage loads (when the kernel has them as modules).
-pub use linuxkit_formats::kmod::ROOT_DISK_MODULES as MODULES;
+/// The marker of an initrd, and the modules the first stage loads (when
+/// the kernel has them as modules): the contract with the build.
+pub use linuxkit_vm_abi::rootdisk::{MARKER, MODULES};
 
 /// Whether this `/init` runs in a root initrd (the marker is there).
 pub fn is_first_stage() -> bool {

@@ -5,7 +5,7 @@
 //! ring, reaps (as a child subreaper) and reports exits. On SIGTERM from
 //! PID 1 it stops the services, runs the onshutdown containers and exits.
 
-use crate::container::{self, Bundle, Phase};
+use crate::container::{self, Bundle, Phase, PhaseNames};
 use crate::proto;
 use crate::ring::{self, Ring};
 use crate::sys;

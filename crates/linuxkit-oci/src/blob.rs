@@ -18,25 +18,15 @@ use crate::error::OciError;
 /// Prefix of temporary files in the cache; never a valid blob name.
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
 
+pub use linuxkit_oci_spec::digest::sha256_digest;
+
 /// Split `sha256:<hex>` and return the hex part, checking its form (which
 /// also guarantees it is a safe single path component).
 pub fn digest_hex(digest: &str) -> Result<&str, OciError> {
-    match digest.split_once(':') {
-        Some(("sha256", hex))
-            if hex.len() == 64 && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) =>
-        {
-            Ok(hex)
-        }
-        _ => Err(OciError::InvalidDigest {
-            digest: digest.to_string(),
-            image: None,
-        }),
-    }
-}
-
-/// `sha256:<hex>` of some bytes.
-pub fn sha256_digest(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+    linuxkit_oci_spec::digest::sha256_hex(digest).ok_or_else(|| OciError::InvalidDigest {
+        digest: digest.to_string(),
+        image: None,
+    })
 }
 
 /// Describe what a check found, for [`OciError::DigestMismatch`].

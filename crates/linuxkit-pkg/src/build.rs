@@ -32,6 +32,8 @@ pub struct BuildOptions {
     pub mtime: i64,
     /// Re-resolve the Debian packages even if a lock file exists.
     pub update_lock: bool,
+    /// `--skip-platforms`: `linux/arm64,...` not to build.
+    pub skip_platforms: Vec<String>,
 }
 
 impl Default for BuildOptions {
@@ -43,6 +45,7 @@ impl Default for BuildOptions {
             platforms: None,
             mtime: linuxkit_formats::entry::DEFAULT_MTIME,
             update_lock: false,
+            skip_platforms: Vec::new(),
         }
     }
 }
@@ -148,9 +151,33 @@ fn host_arch() -> String {
     Platform::host().architecture
 }
 
-/// Build (or find cached) the package in `dir`.
-pub fn build(dir: &Path, cache: &Cache, opts: &BuildOptions) -> Result<Built, PkgError> {
+/// What a build of one package would do (`pkg build --dry-run` prints it).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The package's tag.
+    pub tag: PackageTag,
+    /// The cache already holds the tag.
+    pub cached: bool,
+    /// The architectures asked for (`--platforms`, else build.yml's
+    /// `arches`) less `--skip-platforms`.
+    pub arches: Vec<String>,
+    /// The one this machine builds: its own, when asked for.
+    pub host: Option<String>,
+}
+
+/// The tag of the package in `dir`, whether it is cached, and which
+/// platforms a build would make.
+pub fn plan(dir: &Path, cache: &Cache, opts: &BuildOptions) -> Result<Plan, PkgError> {
     let b = load(dir, &opts.build_yml)?;
+    plan_loaded(dir, &b, cache, opts)
+}
+
+fn plan_loaded(
+    dir: &Path,
+    b: &BuildYml,
+    cache: &Cache,
+    opts: &BuildOptions,
+) -> Result<Plan, PkgError> {
     let tag = package_tag(
         dir,
         &crate::contents::cargo_sources(dir, &b.contents.cargo),
@@ -166,27 +193,52 @@ pub fn build(dir: &Path, cache: &Cache, opts: &BuildOptions) -> Result<Built, Pk
             source: Box::new(e),
         })?
         .is_some();
+    let arch_of = |s: &String| s.trim_start_matches("linux/").to_string();
+    let skip: Vec<String> = opts.skip_platforms.iter().map(arch_of).collect();
+    let arches: Vec<String> = match &opts.platforms {
+        Some(p) => p.iter().map(arch_of).collect(),
+        None => b.arches.clone(),
+    }
+    .into_iter()
+    .filter(|a| !skip.contains(a))
+    .collect();
+    let host = host_arch();
+    let host = arches.contains(&host).then_some(host);
+    Ok(Plan {
+        tag,
+        cached,
+        arches,
+        host,
+    })
+}
+
+/// Build (or find cached) the package in `dir`.
+pub fn build(dir: &Path, cache: &Cache, opts: &BuildOptions) -> Result<Built, PkgError> {
+    let b = load(dir, &opts.build_yml)?;
+    let Plan {
+        tag,
+        cached,
+        arches,
+        host,
+    } = plan_loaded(dir, &b, cache, opts)?;
     if cached && !opts.force {
         tracing::info!("{} is in the cache", tag.short);
         return Ok(Built { tag, built: false });
     }
-    let arches: Vec<String> = match &opts.platforms {
-        Some(p) => p
-            .iter()
-            .map(|s| s.trim_start_matches("linux/").to_string())
-            .collect(),
-        None => b.arches.clone(),
-    };
-    let host = host_arch();
-    if !arches.contains(&host) {
+    let Some(host) = host else {
         return Err(PkgError::Content {
             package: dir.to_path_buf(),
             message: format!(
-                "no platform to build here: the package is for {} and this machine builds linux/{host}",
-                arches.join(", ")
+                "no platform to build here: the package is for {} and this machine builds linux/{}",
+                if arches.is_empty() {
+                    "no platform (all skipped)".to_string()
+                } else {
+                    arches.join(", ")
+                },
+                host_arch()
             ),
         });
-    }
+    };
     for a in arches.iter().filter(|a| **a != host) {
         tracing::warn!("skipping linux/{a}: only linux/{host} can be built on this machine");
     }

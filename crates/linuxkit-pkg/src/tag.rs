@@ -25,6 +25,9 @@ pub struct TagOptions {
     pub tag_template: Option<String>,
     /// `--dev`: org = $USER, hash = `dev`.
     pub dev: bool,
+    /// `--hash-path`: the directory git runs in (a parent of the package
+    /// directory); default: the package directory itself.
+    pub hash_path: Option<PathBuf>,
 }
 
 impl Default for TagOptions {
@@ -36,6 +39,7 @@ impl Default for TagOptions {
             org: None,
             tag_template: None,
             dev: false,
+            hash_path: None,
         }
     }
 }
@@ -80,19 +84,36 @@ fn git_ok(dir: &Path, args: &[&str]) -> Result<String, PkgError> {
 
 /// The repository top and the package directory relative to it, or None
 /// outside a git work tree.
-fn locate(dir: &Path) -> Result<Option<(PathBuf, String)>, PkgError> {
-    let (ok, top) = git(dir, &["rev-parse", "--show-toplevel"])?;
-    if !ok {
-        return Ok(None);
-    }
+fn locate(dir: &Path, hash_path: Option<&Path>) -> Result<Option<(PathBuf, String)>, PkgError> {
     let canon = |p: &Path| {
         p.canonicalize().map_err(|e| PkgError::Io {
             context: format!("cannot resolve {}", p.display()),
             source: e,
         })
     };
-    let top = canon(Path::new(top.trim()))?;
     let abs = canon(dir)?;
+    let git_dir = match hash_path {
+        Some(h) => {
+            let h = canon(h)?;
+            if !abs.starts_with(&h) {
+                return Err(PkgError::Content {
+                    package: dir.to_path_buf(),
+                    message: format!(
+                        "--hash-path {} is not a parent of the package directory {}",
+                        h.display(),
+                        abs.display()
+                    ),
+                });
+            }
+            h
+        }
+        None => abs.clone(),
+    };
+    let (ok, top) = git(&git_dir, &["rev-parse", "--show-toplevel"])?;
+    if !ok {
+        return Ok(None);
+    }
+    let top = canon(Path::new(top.trim()))?;
     let rel = abs
         .strip_prefix(&top)
         .map(|r| r.to_string_lossy().to_string())
@@ -114,7 +135,7 @@ pub fn package_hash(dir: &Path, opts: &TagOptions, extra: &[PathBuf]) -> Result<
     if let Some(h) = &opts.hash {
         return Ok(h.clone());
     }
-    let Some((top, rel)) = locate(dir)? else {
+    let Some((top, rel)) = locate(dir, opts.hash_path.as_deref())? else {
         return Ok(String::new());
     };
     let commit = opts.hash_commit.as_str();

@@ -5,6 +5,7 @@
 //! falls back to TCG with a one-line notice where KVM exists but does not work.
 
 pub mod accel;
+pub mod metadata;
 pub mod qemu;
 
 pub use qemu::{BootKind, Disk, QemuConfig, RunError};

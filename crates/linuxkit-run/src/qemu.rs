@@ -22,6 +22,9 @@ pub enum RunError {
     /// Bad flags or inputs.
     #[error("{0}")]
     Invalid(String),
+    /// The metadata ISO (`--data`, `--data-file`) could not be written.
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataError),
     /// Something on the host failed.
     #[error("{context}: {source}")]
     Io {
@@ -146,7 +149,28 @@ fn iso_efi_only(path: &Path) -> bool {
 impl BootKind {
     /// Upstream's detection (cli.md §3.1).
     pub fn detect(path: &Path) -> Result<BootKind, RunError> {
-        let s = path.to_string_lossy().to_string();
+        let mut s = path.to_string_lossy().to_string();
+        // A file of a kernel+initrd (or kernel+squashfs...) build given
+        // instead of its prefix (`minimal-kernel` for `minimal`) means the prefix.
+        for suffix in [
+            "-kernel",
+            "-initrd.img",
+            "-cmdline",
+            "-squashfs.img",
+            "-erofs.img",
+        ] {
+            if let Some(prefix) = s.strip_suffix(suffix)
+                && !prefix.is_empty()
+                && Path::new(&format!("{prefix}-kernel")).is_file()
+                && ["-initrd.img", "-cmdline", "-squashfs.img", "-erofs.img"]
+                    .iter()
+                    .any(|c| Path::new(&format!("{prefix}{c}")).is_file())
+            {
+                s = prefix.to_string();
+                break;
+            }
+        }
+        let path = Path::new(&s);
         if path.exists() {
             return Ok(if s.ends_with(".iso") {
                 BootKind::Iso(path.to_path_buf())
@@ -319,6 +343,9 @@ pub struct QemuConfig {
     pub qemu: PathBuf,
     /// Extra kernel command line (appended).
     pub append: Option<String>,
+    /// `--data`/`--data-file`: written to `<state>/data.iso` (a metadata
+    /// ISO, see [`crate::metadata`]) and attached as a CD-ROM.
+    pub metadata: Option<Vec<u8>>,
 }
 
 /// A locally-administered MAC, persisted in `<state>/mac-addr`.
@@ -369,6 +396,29 @@ fn hostfwd(publish: &str) -> Result<String, RunError> {
         })?;
     }
     Ok(format!("hostfwd={proto}::{host}-:{guest}"))
+}
+
+/// Write `<state>/data.iso` for `data` and return the arguments that attach
+/// it as a CD-ROM. Upstream uses `-cdrom` (or a further `media=cdrom`
+/// drive after a boot ISO), which on q35 is an AHCI drive; the kernel this
+/// project ships (Debian's cloud kernel) has no AHCI driver, so the disc is
+/// a SCSI CD-ROM on a virtio-scsi controller instead: still `/dev/sr0`, the
+/// device `pkg/metadata`'s CD-ROM provider reads, with or without a boot ISO.
+fn metadata_cdrom(state: &Path, data: &[u8]) -> Result<Vec<String>, RunError> {
+    let iso = state.join("data.iso");
+    crate::metadata::write_metadata_iso(&iso, data)?;
+    Ok(vec![
+        "-device".into(),
+        "virtio-scsi-pci,id=lkdata".into(),
+        "-drive".into(),
+        format!(
+            "file={},if=none,id=lkdata0,format=raw,media=cdrom,readonly=on",
+            // QEMU option values escape a comma by doubling it
+            iso.display().to_string().replace(',', ",,")
+        ),
+        "-device".into(),
+        "scsi-cd,drive=lkdata0,bus=lkdata.0".into(),
+    ])
 }
 
 /// Prepare the state directory and build QEMU's arguments (without the binary).
@@ -464,6 +514,9 @@ pub fn command_line(cfg: &QemuConfig, accel: &str) -> Result<Vec<String>, RunErr
             s("-cdrom"),
             p.to_string_lossy().to_string(),
         ]);
+    }
+    if let Some(data) = &cfg.metadata {
+        a.extend(metadata_cdrom(&cfg.state, data)?);
     }
     if cfg.uefi {
         if !cfg.fw.exists() {
@@ -638,6 +691,26 @@ pub fn run(cfg: &QemuConfig) -> Result<ExitStatus, RunError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_build_file_given_for_its_prefix_means_the_prefix() {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("minimal");
+        for f in ["-kernel", "-initrd.img", "-cmdline"] {
+            std::fs::write(format!("{}{f}", m.display()), b"x").unwrap();
+        }
+        for given in ["-kernel", "-initrd.img", "-cmdline", ""] {
+            let p = PathBuf::from(format!("{}{given}", m.display()));
+            match BootKind::detect(&p).unwrap() {
+                BootKind::KernelInitrd { prefix } => assert_eq!(prefix, m, "{given}"),
+                other => panic!("{given}: {other:?}"),
+            }
+        }
+        // A disk that merely ends in -kernel, with no build beside it, is a disk.
+        let d = t.path().join("disk-kernel");
+        std::fs::write(&d, b"x").unwrap();
+        assert!(matches!(BootKind::detect(&d).unwrap(), BootKind::Disk(_)));
+    }
+
     fn cfg(dir: &Path) -> QemuConfig {
         QemuConfig {
             boot: BootKind::KernelInitrd {
@@ -659,6 +732,7 @@ mod tests {
             detached: false,
             qemu: PathBuf::from("qemu-system-x86_64"),
             append: None,
+            metadata: None,
         }
     }
 
@@ -823,5 +897,45 @@ mod tests {
         c.fw = d.join("no-such-firmware.fd");
         let e = command_line(&c, "tcg").unwrap_err().to_string();
         assert!(e.contains("UEFI firmware") && e.contains("--fw"), "{e}");
+    }
+
+    #[test]
+    fn data_goes_to_the_state_directory_and_is_attached_as_a_cdrom() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::write(d.join("m-kernel"), b"k").unwrap();
+        let mut c = cfg(d);
+        let plain = command_line(&c, "tcg").unwrap();
+        assert!(!plain.iter().any(|x| x.contains("data.iso")), "{plain:?}");
+        c.metadata = Some(b"{\"ssh\":{}}".to_vec());
+        let a = command_line(&c, "tcg").unwrap();
+        let iso = c.state.join("data.iso");
+        let want = [
+            "-device".to_string(),
+            "virtio-scsi-pci,id=lkdata".into(),
+            "-drive".into(),
+            format!(
+                "file={},if=none,id=lkdata0,format=raw,media=cdrom,readonly=on",
+                iso.display()
+            ),
+            "-device".into(),
+            "scsi-cd,drive=lkdata0,bus=lkdata.0".into(),
+        ];
+        assert!(a.windows(want.len()).any(|w| w == want), "{a:?}");
+        assert_eq!(
+            std::fs::read(&iso).unwrap(),
+            crate::metadata::metadata_iso(b"{\"ssh\":{}}").unwrap()
+        );
+        // after a boot ISO: the boot disc stays `-cdrom`, the data disc is the SCSI one
+        std::fs::write(d.join("b.iso"), b"").unwrap();
+        c.boot = BootKind::Iso(d.join("b.iso"));
+        let a = command_line(&c, "tcg").unwrap().join(" ");
+        let cdrom = a.find(&format!("-cdrom {}", d.join("b.iso").display()));
+        let data = a.find("scsi-cd,drive=lkdata0");
+        assert!(cdrom.is_some() && data.is_some() && cdrom < data, "{a}");
+        // a state directory path with a comma is escaped for QEMU
+        c.state = d.join("a,b");
+        let a = command_line(&c, "tcg").unwrap().join(" ");
+        assert!(a.contains("a,,b/data.iso,if=none"), "{a}");
     }
 }

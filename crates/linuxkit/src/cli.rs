@@ -1,5 +1,6 @@
 //! The command tree and flags, matching upstream LinuxKit's (reference
-//! cli.md): GNU-style long flags, booleans also accept `--flag=false`.
+//! cli.md): GNU-style long flags; every boolean also accepts `--flag=false`
+//! and `--flag=true` (applied to the whole tree by `parse.rs`).
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -8,8 +9,8 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "linuxkit",
-    version,
-    disable_version_flag = true,
+    version = crate::version::VERSION,
+    long_version = crate::version::LONG,
     max_term_width = 100
 )]
 pub struct Cli {
@@ -52,13 +53,26 @@ pub enum Command {
     Push(PushCommand),
     /// Run an image (default backend on Linux: qemu)
     Run(RunArgs),
-    /// Serve a directory over HTTP (not implemented yet)
+    /// Serve a directory over HTTP (GET/HEAD, byte ranges; nothing outside the directory)
     Serve {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// Address to listen on: `:PORT` (every interface), `HOST:PORT` or `PORT`
+        #[arg(
+            long,
+            visible_alias = "listen",
+            default_value = ":8080",
+            value_name = "ADDR"
+        )]
+        port: String,
+        /// Directory to serve
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        directory: PathBuf,
     },
-    /// Print the version
+    /// Print a shell completion script: `source <(linuxkit completion bash)`
+    Completion {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the version and the commit the binary was built from
     Version {
         /// Print only the version number
         #[arg(long)]
@@ -68,14 +82,6 @@ pub enum Command {
         commit: bool,
     },
 }
-
-/// The default `--bootloaders`: this repository's `pkg/bootloaders`, built
-/// into the cache when a format needs it.
-pub const DEFAULT_BOOTLOADERS: &str = concat!(
-    "@pkg:",
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../pkg/bootloaders"
-);
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
@@ -88,23 +94,25 @@ pub struct BuildArgs {
     /// Output a single streamable format to FILE, `-` for stdout
     #[arg(long = "o", value_name = "FILE")]
     pub output: Option<String>,
-    /// Formats to create (repeatable or comma separated): aws, azure, docker, dynamic-vhd, gcp, iso-bios, iso-efi, iso-efi-initrd, kernel+erofs, kernel+initrd, kernel+iso, kernel+squashfs, qcow2-bios, qcow2-efi, raw-bios, raw-efi, tar, tar-kernel-initrd, uki, vhd, vmdk
-    #[arg(short, long = "format", value_name = "FORMAT")]
-    pub format: Vec<String>,
+    /// Formats to create (help generated from linuxkit_build::Format)
+    #[arg(short, long = "format", value_name = "FORMAT",
+        help = format!("Formats to create (repeatable or comma separated): {}", linuxkit_build::Format::names()),
+        long_help = linuxkit_build::Format::long_help())]
+    pub format: Vec<linuxkit_build::FormatList>,
     /// Size for disk images (qcow2-bios, aws), e.g. 1024M, 4G
     #[arg(long, default_value = "1024M")]
-    pub size: String,
-    /// Boot loader files for the bootable formats: `@pkg:DIR` (built into the cache) or an image reference
-    #[arg(long, value_name = "REF", default_value = DEFAULT_BOOTLOADERS)]
-    pub bootloaders: String,
-    /// Always pull images into the cache (registry pulls arrive later)
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    pub size: linuxkit_build::DiskSize,
+    /// Boot loader files for the bootable formats: `@pkg:DIR` (built into the cache) or an image reference (default: the pkg/bootloaders of the checkout holding the YAML file or the current directory)
+    #[arg(long, value_name = "REF")]
+    pub bootloaders: Option<String>,
+    /// Always pull images from their registries, even those already in the cache
+    #[arg(long)]
     pub pull: bool,
-    /// Use the local Docker engine first (there is none: accepted for compatibility, must be false)
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    /// Use the local Docker engine first (linuxkit-rs talks to no engine: accepted for compatibility, must be false)
+    #[arg(long)]
     pub docker: bool,
     /// Decompress the kernel (gzip or x86 bzImage with a gzip payload)
-    #[arg(long = "decompress-kernel", num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    #[arg(long = "decompress-kernel")]
     pub decompress_kernel: bool,
     /// Target architecture (amd64, arm64, riscv64, ...; default: this machine's)
     #[arg(long)]
@@ -116,16 +124,16 @@ pub struct BuildArgs {
     #[arg(long = "input-tar", value_name = "FILE")]
     pub input_tar: Option<PathBuf>,
     /// Do not add the merged SBOM
-    #[arg(long = "no-sbom", num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    #[arg(long = "no-sbom")]
     pub no_sbom: bool,
     /// Path of the SBOM inside the image
     #[arg(long = "sbom-output", default_value = "sbom.spdx.json")]
     pub sbom_output: String,
     /// Use the current time as the SBOM creation time
-    #[arg(long = "sbom-current-time", num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    #[arg(long = "sbom-current-time")]
     pub sbom_current_time: bool,
     /// Print the merged, template-resolved configuration and exit
-    #[arg(long = "dry-run", num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    #[arg(long = "dry-run")]
     pub dry_run: bool,
     /// Configuration files: paths, `-` for stdin, or http(s) URLs
     #[arg(required = true, value_name = "FILE")]
@@ -138,7 +146,7 @@ pub enum CacheCommand {
     Ls,
     /// Remove images from the cache
     Rm {
-        /// Only remove images whose digest matches the registry (registry access arrives later)
+        /// Only remove images whose registry digest equals the cached one
         #[arg(long = "published-only")]
         published_only: bool,
         /// Image names
@@ -147,7 +155,7 @@ pub enum CacheCommand {
     },
     /// Delete the whole cache
     Clean {
-        /// Only remove images whose digest matches the registry (registry access arrives later)
+        /// Only remove images whose registry digest equals the cached one
         #[arg(long = "published-only")]
         published_only: bool,
     },
@@ -156,7 +164,7 @@ pub enum CacheCommand {
         /// The tarball
         file: String,
     },
-    /// Export an image as an OCI layout tarball or a `docker load` archive
+    /// Export an image as an OCI layout tarball, a `docker load` archive or its flattened filesystem
     Export {
         /// Platform to export (default: this machine's)
         #[arg(long)]
@@ -164,7 +172,7 @@ pub enum CacheCommand {
         /// Output file, `-` for stdout
         #[arg(long, required = true)]
         outfile: String,
-        /// oci or docker
+        /// oci (an OCI layout tar), docker (a `docker load` tar) or filesystem (the image's files as one tar)
         #[arg(long, default_value = "oci")]
         format: String,
         /// Name to write into the archive
@@ -187,9 +195,12 @@ pub enum CacheCommand {
         /// Also tag each platform of an index as `<tag>-<arch>`
         #[arg(long = "with-arch-tags")]
         with_arch_tags: bool,
-        /// Replace a remote index instead of keeping the platforms it has and ours lacks
+        /// Push even if the remote tag exists (without it an existing remote tag is left alone)
         #[arg(long = "override")]
         override_remote: bool,
+        /// When overriding a remote index, keep the platforms it has and ours lacks (`=false` replaces it)
+        #[arg(long = "merge-index", default_value_t = true)]
+        merge_index: bool,
         /// Image names in the cache
         #[arg(required = true)]
         names: Vec<String>,
@@ -208,18 +219,47 @@ pub enum PushCommand {
         /// Where to push, e.g. registry.example:5000/me/system:v1
         reference: String,
     },
+    /// Copy a kernel+initrd build and its iPXE script to a file:// destination (Equinix Metal's script)
+    Equinixmetal(PushIpxeArgs),
+    /// Copy a kernel+initrd build and an iPXE script booting it to a file:// destination
+    Ipxe(PushIpxeArgs),
     /// Clouds (aws, azure, gcp, openstack, ...): not implemented yet
     #[command(external_subcommand)]
     Other(Vec<String>),
 }
 
+/// `push equinixmetal` / `push ipxe` (upstream's `push equinixmetal` flags).
+#[derive(Args, Debug)]
+pub struct PushIpxeArgs {
+    /// Base URL the kernel, initrd and iPXE script are served from (equinixmetal: or METAL_BASE_URL)
+    #[arg(long = "base-url", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Prefix of the kernel and initrd files (default: PREFIX; equinixmetal: or METAL_NAME)
+    #[arg(long = "img-name", value_name = "NAME")]
+    pub img_name: Option<String>,
+    /// Image architecture: x86_64 or aarch64 (default: this machine's)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Decompress (gunzip) the kernel and initrd while copying (default: true on arm64)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub decompress: Option<bool>,
+    /// Where to write the files: file:///DIR or DIR
+    #[arg(long, value_name = "URL")]
+    pub destination: Option<String>,
+    /// The build prefix (`PREFIX-kernel`, `PREFIX-initrd.img`, `PREFIX-cmdline`)
+    #[arg(default_value = "equinixmetal")]
+    pub prefix: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum MetadataCommand {
-    /// Create an ISO with metadata (not implemented yet)
+    /// Create an ISO 9660 image holding DATA as the file `config` (for the metadata package)
     Create {
-        /// Arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// The ISO to write
+        file: PathBuf,
+        /// The metadata
+        #[arg(allow_hyphen_values = true)]
+        data: String,
     },
 }
 
@@ -247,6 +287,108 @@ pub struct PkgCommon {
     /// Development build: org = $USER, hash = dev
     #[arg(long, global = true)]
     pub dev: bool,
+    /// Directory git runs in to compute the hash (must be a parent of the package directory)
+    #[arg(long = "hash-path", global = true, value_name = "DIR")]
+    pub hash_path: Option<PathBuf>,
+    /// Registry credentials, REGISTRY=USER:PASSWORD or REGISTRY=TOKEN (repeatable; used before ~/.docker/config.json)
+    #[arg(long = "registry-creds", global = true, value_name = "REG=CREDS")]
+    pub registry_creds: Vec<String>,
+    /// Allow network access during the build (BuildKit only: native builds run no commands)
+    #[arg(long, global = true)]
+    pub network: bool,
+    /// Disallow network access during the build (BuildKit only: native builds run no commands)
+    #[arg(long, global = true)]
+    pub nonetwork: bool,
+    /// Use the build cache (BuildKit only)
+    #[arg(long = "enable-cache", global = true)]
+    pub enable_cache: bool,
+    /// Disable the build cache (BuildKit only)
+    #[arg(long = "disable-cache", global = true)]
+    pub disable_cache: bool,
+}
+
+/// The flags of `pkg build` and `pkg push`. (Booleans that exclude each
+/// other are checked by value in cmd/pkg.rs: `--force=false --pull` is fine.)
+#[derive(Args, Debug, Clone)]
+pub struct PkgBuildFlags {
+    /// Build even if the image is already in the cache
+    #[arg(long)]
+    pub force: bool,
+    /// Pull the image if the registry has it and the cache does not, instead of building it
+    #[arg(long)]
+    pub pull: bool,
+    /// With --push: push what the cache holds, never build
+    #[arg(long)]
+    pub nobuild: bool,
+    /// Print what would be built or pushed, and do nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Also tag the image <org>/<image>:VERSION (pushed too with --push)
+    #[arg(long, value_name = "VERSION")]
+    pub release: Option<String>,
+    /// With --push: push the multi-arch index (`=false`: only the <tag>-<arch> images)
+    #[arg(long, default_value_t = true)]
+    pub manifest: bool,
+    /// Platforms to build, e.g. linux/amd64 (default: the package's arches this machine can build)
+    #[arg(long, value_delimiter = ',')]
+    pub platforms: Option<Vec<String>>,
+    /// Platforms not to build, e.g. linux/arm64
+    #[arg(long = "skip-platforms", value_delimiter = ',')]
+    pub skip_platforms: Vec<String>,
+    /// Re-resolve Debian packages and rewrite debian.lock
+    #[arg(long = "update-lock")]
+    pub update_lock: bool,
+    /// Ignore cached intermediate images (BuildKit only: native builds have none)
+    #[arg(long = "ignore-cached")]
+    pub ignore_cached: bool,
+    /// Also load the image into docker (there is no engine: must be false)
+    #[arg(long)]
+    pub docker: bool,
+    /// BuildKit builders per platform, linux/arm64=CONTEXT,... (BuildKit only)
+    #[arg(long, env = "LINUXKIT_BUILDERS", value_name = "SPEC")]
+    pub builders: Option<String>,
+    /// Name of the BuildKit builder container (BuildKit only)
+    #[arg(
+        long = "builder-name",
+        env = "LINUXKIT_BUILDER_NAME",
+        value_name = "NAME"
+    )]
+    pub builder_name: Option<String>,
+    /// BuildKit image for the builder (BuildKit only)
+    #[arg(
+        long = "builder-image",
+        env = "LINUXKIT_BUILDER_IMAGE",
+        value_name = "REF"
+    )]
+    pub builder_image: Option<String>,
+    /// buildkitd.toml for the builder (BuildKit only)
+    #[arg(
+        long = "builder-config",
+        env = "LINUXKIT_BUILDER_CONFIG",
+        value_name = "FILE"
+    )]
+    pub builder_config: Option<PathBuf>,
+    /// Restart the builder container (BuildKit only)
+    #[arg(long = "builder-restart")]
+    pub builder_restart: bool,
+    /// Pre-cache the images of Dockerfile FROM lines (BuildKit only)
+    #[arg(long = "precache-images")]
+    pub precache_images: bool,
+    /// SBOM scanner image, `false` for none (BuildKit only)
+    #[arg(long = "sbom-scanner", value_name = "REF")]
+    pub sbom_scanner: Option<String>,
+    /// Dockerfile to use instead of build.yml's (BuildKit only)
+    #[arg(long, value_name = "FILE")]
+    pub dockerfile: Option<String>,
+    /// File of KEY=VALUE build arguments (repeatable; BuildKit only)
+    #[arg(long = "build-arg-file", value_name = "FILE")]
+    pub build_arg_file: Vec<PathBuf>,
+    /// Progress output: auto, plain or tty (BuildKit only)
+    #[arg(long, value_name = "TYPE")]
+    pub progress: Option<String>,
+    /// SSH agent sockets or keys for the build (repeatable; BuildKit only)
+    #[arg(long, value_name = "SPEC")]
+    pub ssh: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -261,15 +403,8 @@ pub struct PkgArgs {
 pub enum PkgCommand {
     /// Build package images into the cache
     Build {
-        /// Build even if the image is already in the cache
-        #[arg(long)]
-        force: bool,
-        /// Platforms to build, e.g. linux/amd64 (default: the package's arches this machine can build)
-        #[arg(long, value_delimiter = ',')]
-        platforms: Option<Vec<String>>,
-        /// Re-resolve Debian packages and rewrite debian.lock
-        #[arg(long = "update-lock")]
-        update_lock: bool,
+        #[command(flatten)]
+        flags: Box<PkgBuildFlags>,
         /// Push the built images (the index and the `<tag>-<arch>` images) to their registry
         #[arg(long)]
         push: bool,
@@ -290,9 +425,12 @@ pub enum PkgCommand {
         #[arg(required = true)]
         dirs: Vec<String>,
     },
-    /// Make the multi-arch index <tag> from the cached <tag>-<arch> images
+    /// Push the multi-arch index <tag> made of the <tag>-<arch> images the registry has
     #[command(alias = "index")]
     Manifest {
+        /// Also push the index as <org>/<image>:VERSION
+        #[arg(long, value_name = "VERSION")]
+        release: Option<String>,
         /// The global `--cache` (filled in by dispatch)
         #[arg(skip)]
         pkg_cache: Option<PathBuf>,
@@ -302,12 +440,8 @@ pub enum PkgCommand {
     },
     /// Build (if needed) and push packages: the same as `pkg build --push`
     Push {
-        /// Build even if the image is already in the cache
-        #[arg(long)]
-        force: bool,
-        /// Platforms to build, e.g. linux/amd64
-        #[arg(long, value_delimiter = ',')]
-        platforms: Option<Vec<String>>,
+        #[command(flatten)]
+        flags: Box<PkgBuildFlags>,
         /// The global `--cache` (filled in by dispatch)
         #[arg(skip)]
         pkg_cache: Option<PathBuf>,
@@ -378,10 +512,10 @@ pub struct QemuArgs {
     /// Boot kernel+initrd (detected otherwise)
     #[arg(long)]
     pub kernel: bool,
-    /// Metadata string for the guest (needs the ISO writer; not implemented yet)
+    /// Metadata for the guest: written as `config` to <state>/data.iso, attached as a CD-ROM
     #[arg(long)]
     pub data: Option<String>,
-    /// Metadata file for the guest (needs the ISO writer; not implemented yet)
+    /// File whose contents are the metadata (as --data; not both)
     #[arg(long = "data-file")]
     pub data_file: Option<PathBuf>,
     /// Write the serial console to this file instead of the terminal

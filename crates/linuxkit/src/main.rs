@@ -6,14 +6,17 @@ mod alloc;
 mod cli;
 mod cmd;
 mod logging;
+mod parse;
+mod version;
 
 #[global_allocator]
 static GLOBAL: alloc::HugeForLarge = alloc::HugeForLarge;
 
-use clap::Parser;
-
 fn main() {
-    let cli = cli::Cli::parse_from(cmd::run::normalize_args(std::env::args().collect()));
+    let cli = match parse::try_parse(std::env::args().collect()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     if let Err(e) = logging::init(cli.quiet, cli.verbose) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

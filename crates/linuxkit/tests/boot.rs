@@ -6,81 +6,13 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn tag(pkg: &str) -> String {
     let o = linuxkit(&repo_root(), &["pkg", "show-tag", "--canonical", pkg], &[]);
     ok(&o);
     String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-/// How a bounded run ended.
-struct Outcome {
-    /// Exit code, if the process ended by itself.
-    code: Option<i32>,
-    /// Whether the marker appeared on stdout (then the process was killed).
-    found: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Run `cmd` with stdin closed until it exits, `marker` appears on its
-/// stdout, or `limit` passes; then kill it and the QEMU it started (found by
-/// the pidfile `run qemu` writes into its state directory).
-fn run_bounded(
-    mut cmd: Command,
-    marker: Option<&str>,
-    limit: Duration,
-    qemu_pidfile: &Path,
-) -> Outcome {
-    let dir = tempfile::tempdir().unwrap();
-    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let read =
-        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).to_string();
-    let (code, found) = loop {
-        if let Some(m) = marker
-            && read(&out).contains(m)
-        {
-            break (None, true);
-        }
-        if let Some(s) = child.try_wait().unwrap() {
-            break (s.code(), false);
-        }
-        if start.elapsed() > limit {
-            break (None, false);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    if code.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-        // QEMU runs as a child of linuxkit: make sure it does not outlive the test.
-        if let Ok(pid) = std::fs::read_to_string(qemu_pidfile) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-    }
-    Outcome {
-        code,
-        found,
-        stdout: read(&out),
-        stderr: read(&err),
-    }
 }
 
 #[test]
@@ -118,21 +50,14 @@ fn a_busybox_system_boots_and_powers_off() {
         &[],
     ));
     for attempt in 0..2 {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
-        cmd.current_dir(t.path())
-            .args(["run", "qemu", "-mem", "512", "t"])
-            .env("HOME", t.path());
         let Outcome {
             code,
             stdout: console,
             stderr: err,
             ..
-        } = run_bounded(
-            cmd,
-            None,
-            Duration::from_secs(180),
-            &t.path().join("t-state/qemu.pid"),
-        );
+        } = boot(t.path(), "t")
+            .flags(&["-mem", "512"])
+            .run(None, Duration::from_secs(180));
         assert!(
             console.contains("BOOT-MARKER console=ttyS0 panic=-1"),
             "attempt {attempt}: no marker; exit {code:?}\nstderr: {err}\nconsole tail: {}",
@@ -173,34 +98,17 @@ fn the_readme_example_builds_with_pkg_templates_and_boots_to_a_shell() {
         &[],
     ));
     assert!(log.contains("Building linuxkit/kernel:"), "{log}");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
-    cmd.current_dir(t.path())
-        .args(["run", "qemu", "busybox"])
-        .env("HOME", t.path());
     let Outcome {
         found,
         stdout: console,
         stderr: err,
         ..
-    } = run_bounded(
-        cmd,
-        Some("Welcome to linuxkit-rs"),
-        Duration::from_secs(180),
-        &t.path().join("busybox-state/qemu.pid"),
-    );
+    } = boot(t.path(), "busybox").run(Some("Welcome to linuxkit-rs"), Duration::from_secs(180));
     assert!(
         found,
         "no welcome line\nstderr: {err}\nconsole tail: {}",
         &console[console.len().saturating_sub(2000)..]
     );
-}
-
-/// A package cache shared by the system boot tests (packages are built once;
-/// the cache is locked and its writes are atomic, so tests may share it).
-fn shared_cache() -> PathBuf {
-    let c = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-cache");
-    std::fs::create_dir_all(&c).unwrap();
-    c
 }
 
 /// Build `yml` (relative to the repository root) into `dir`, named `name`.
@@ -223,36 +131,11 @@ fn build_system(yml: &str, dir: &Path, name: &str) -> String {
     ))
 }
 
-/// Boot `name` in `dir` with extra `run qemu` flags until `marker` (or exit).
-fn boot(dir: &Path, name: &str, flags: &[&str], marker: Option<&str>, limit: u64) -> Outcome {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
-    cmd.current_dir(dir)
-        .arg("run")
-        .arg("qemu")
-        .args(flags)
-        .arg(name)
-        .env("HOME", dir);
-    run_bounded(
-        cmd,
-        marker,
-        Duration::from_secs(limit),
-        &dir.join(format!("{name}-state/qemu.pid")),
-    )
-}
-
-fn tail(s: &str) -> &str {
-    let mut i = s.len().saturating_sub(3000);
-    while !s.is_char_boundary(i) {
-        i += 1;
-    }
-    &s[i..]
-}
-
 #[test]
 fn minimal_example_boots_to_a_login_shell() {
     let t = tempfile::tempdir().unwrap();
     build_system("examples/minimal.yml", t.path(), "minimal");
-    let o = boot(t.path(), "minimal", &[], Some("(ns: getty)"), 240);
+    let o = boot(t.path(), "minimal").run(Some("(ns: getty)"), Duration::from_secs(240));
     assert!(
         o.found,
         "no getty shell prompt\nstderr: {}\nconsole: {}",
@@ -303,7 +186,7 @@ fn a_check_service_reports_its_container_from_inside_and_failures_do_not_stop_th
         .filter(|s| s.starts_with("CAP_"))
         .collect();
     let mask = cap_mask(&caps);
-    let o = boot(t.path(), "check", &[], None, 300);
+    let o = boot(t.path(), "check").run(None, Duration::from_secs(300));
     let c = &o.stdout;
     let has = |s: &str| {
         assert!(
@@ -368,70 +251,16 @@ fn no_failures(console: &str) -> bool {
         .any(|l| l.contains("linuxkit-init:") && l.contains("failed"))
 }
 
-/// A free TCP port on the host (for --publish).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Boot in the background; returns the child and the console file.
-fn boot_background(
-    dir: &Path,
-    name: &str,
-    flags: &[&str],
-) -> (std::process::Child, PathBuf, std::process::ChildStdin) {
-    let out = dir.join(format!("{name}.console"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_linuxkit"))
-        .current_dir(dir)
-        .arg("run")
-        .arg("qemu")
-        .args(flags)
-        .arg(name)
-        .env("HOME", dir)
-        .stdin(Stdio::piped())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(dir.join(format!("{name}.stderr"))).unwrap())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    (child, out, stdin)
-}
-
-/// Wait until the console file contains `marker` (false after `limit`).
-fn wait_console(path: &Path, marker: &str, limit: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).contains(marker) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
-fn stop(mut child: std::process::Child, dir: &Path, name: &str) {
-    let _ = child.kill();
-    let _ = child.wait();
-    if let Ok(pid) = std::fs::read_to_string(dir.join(format!("{name}-state/qemu.pid"))) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
-    }
-}
-
-fn console(path: &Path) -> String {
-    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).to_string()
-}
-
 #[test]
 fn http_example_answers_on_the_published_port() {
     let t = tempfile::tempdir().unwrap();
     build_system("examples/http.yml", t.path(), "http");
     let port = free_port();
     let publish = format!("{port}:80");
-    let (child, out, _stdin) = boot_background(t.path(), "http", &["-publish", &publish]);
-    let up = wait_console(&out, "all services started", Duration::from_secs(240));
+    let vm = boot(t.path(), "http")
+        .flags(&["-publish", &publish])
+        .background();
+    let up = vm.wait_console("all services started", Duration::from_secs(240));
     let mut body = String::new();
     let start = Instant::now();
     while up && start.elapsed() < Duration::from_secs(60) {
@@ -447,8 +276,8 @@ fn http_example_answers_on_the_published_port() {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    let c = console(&out);
-    stop(child, t.path(), "http");
+    let c = vm.console();
+    vm.stop();
     assert!(up, "services did not start: {}", tail(&c));
     assert!(
         body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
@@ -462,11 +291,10 @@ fn http_example_answers_on_the_published_port() {
 fn logging_example_keeps_service_output_in_the_ring_and_in_var_log() {
     let t = tempfile::tempdir().unwrap();
     build_system("examples/logging.yml", t.path(), "logging");
-    let (child, out, mut stdin) = boot_background(t.path(), "logging", &[]);
-    let prompt = wait_console(&out, "(ns: getty)", Duration::from_secs(240));
-    use std::io::Write;
+    let mut vm = boot(t.path(), "logging").background();
+    let prompt = vm.wait_console("(ns: getty)", Duration::from_secs(240));
     // from the getty shell: the ring through logread and `service logs`, and the files
-    let _ = stdin.write_all(
+    vm.type_text(
         b"sleep 3; echo RING $(/proc/1/root/usr/bin/logread | grep -c ';write-to-the-logs.out;hello'); \
           /proc/1/root/usr/bin/service logs write-to-the-logs | head -1 | sed 's/^/SVCLOG /'; \
           ls /var/log | sed 's/^/VARLOG /'; echo KMSG $(/proc/1/root/usr/bin/logread | grep -c ';kmsg;'); \
@@ -474,9 +302,9 @@ fn logging_example_keeps_service_output_in_the_ring_and_in_var_log() {
           echo PSCOUNT $(/proc/1/root/usr/bin/service ps write-to-the-logs | grep -c 'while true'); echo END-OF-CHECKS-$((40+2))\n",
     );
     // (the typed line is echoed too: wait for the computed marker)
-    let done = wait_console(&out, "END-OF-CHECKS-42", Duration::from_secs(90));
-    let c = console(&out);
-    stop(child, t.path(), "logging");
+    let done = vm.wait_console("END-OF-CHECKS-42", Duration::from_secs(90));
+    let c = vm.console();
+    vm.stop();
     assert!(prompt && done, "no shell or no answer: {}", tail(&c));
     let ring: u32 = c
         .lines()
@@ -519,13 +347,9 @@ fn persistent_disk_example_formats_once_and_keeps_data_across_boots() {
     let t = tempfile::tempdir().unwrap();
     build_system("examples/persistent-disk.yml", t.path(), "persistent-disk");
     for n in 1..=2 {
-        let o = boot(
-            t.path(),
-            "persistent-disk",
-            &["-disk", "size=256M"],
-            Some("all services started"),
-            240,
-        );
+        let o = boot(t.path(), "persistent-disk")
+            .flags(&["-disk", "size=256M"])
+            .run(Some("all services started"), Duration::from_secs(240));
         assert!(o.found, "boot {n}: {}\n{}", o.stderr, tail(&o.stdout));
         assert!(
             o.stdout.contains(&format!("boot count {n} (on /dev/")),
@@ -604,7 +428,9 @@ fn a_conformance_configuration_boots_and_its_sshd_answers() {
     ));
     let port = free_port();
     let publish = format!("{port}:22");
-    let (child, out, _stdin) = boot_background(t.path(), "sshd", &["-publish", &publish]);
+    let vm = boot(t.path(), "sshd")
+        .flags(&["-publish", &publish])
+        .background();
     // The configuration's last console= is ttysclp0 (s390), so init's own
     // lines do not reach the serial console: poll the published port.
     let mut banner = String::new();
@@ -623,8 +449,8 @@ fn a_conformance_configuration_boots_and_its_sshd_answers() {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    let c = console(&out);
-    stop(child, t.path(), "sshd");
+    let c = vm.console();
+    vm.stop();
     assert!(
         banner.starts_with("SSH-2.0-OpenSSH"),
         "sshd banner: {banner:?}\n{}",
@@ -694,7 +520,7 @@ fn a_system_pulled_from_a_registry_where_skopeo_put_it_boots() {
         &[],
     ));
     assert_eq!(err.matches("Pull image").count(), 4, "{err}");
-    let o = boot(d, "remote", &[], Some("(ns: getty)"), 240);
+    let o = boot(d, "remote").run(Some("(ns: getty)"), Duration::from_secs(240));
     assert!(
         o.found,
         "no getty shell prompt\nstderr: {}\nconsole: {}",

@@ -12,24 +12,8 @@ mod common;
 
 use common::*;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// The package cache shared with the boot tests (packages, the boot
-/// loaders included, are built once; the cache is locked, writes atomic).
-fn shared_cache() -> PathBuf {
-    let c = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-cache");
-    std::fs::create_dir_all(&c).unwrap();
-    c
-}
 
 /// Build `examples/minimal.yml` into `dir` as `name` in `formats`.
 fn build(dir: &Path, name: &str, formats: &str, extra: &[&str]) -> Duration {
@@ -53,86 +37,17 @@ fn build(dir: &Path, name: &str, formats: &str, extra: &[&str]) -> Duration {
     start.elapsed()
 }
 
-/// How a bounded run ended.
-struct Outcome {
-    found: bool,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-/// Run `cmd` with stdin closed until `marker` appears on its stdout, it
-/// exits, or `limit` passes; then kill it and the QEMU it started (by the
-/// pidfile `run qemu` writes into its state directory).
-fn run_bounded(mut cmd: Command, marker: &str, limit: Duration, qemu_pidfile: &Path) -> Outcome {
-    let dir = tempfile::tempdir().unwrap();
-    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let read =
-        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).to_string();
-    let (exited, found) = loop {
-        if read(&out).contains(marker) {
-            break (false, true);
-        }
-        if child.try_wait().unwrap().is_some() {
-            break (true, false);
-        }
-        if start.elapsed() > limit {
-            break (false, false);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let took = start.elapsed();
-    if !exited {
-        // QEMU runs as a child of linuxkit: make sure it does not outlive the test.
-        if let Ok(pid) = std::fs::read_to_string(qemu_pidfile) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    Outcome {
-        found,
-        stdout: read(&out),
-        stderr: read(&err),
-        took,
-    }
-}
-
-fn tail(s: &str) -> &str {
-    let mut i = s.len().saturating_sub(3000);
-    while !s.is_char_boundary(i) {
-        i += 1;
-    }
-    &s[i..]
-}
-
 /// Boot `file` with `run qemu --accel tcg [flags]` to the getty shell.
 /// (TCG: KVM may exist and still not run guests, and an image carries no
 /// kernel for `run qemu` to probe KVM with.)
 fn boots(file: &Path, flags: &[&str]) -> Duration {
     let dir = file.parent().unwrap();
     let label = file.file_name().unwrap().to_string_lossy().to_string();
-    let state = dir.join(format!("{label}-state"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
-    cmd.current_dir(dir)
-        .args(["run", "qemu", "--accel", "tcg", "--state"])
-        .arg(&state)
-        .args(flags)
-        .arg(file)
-        .env("HOME", dir);
-    let o = run_bounded(
-        cmd,
-        "(ns: getty)",
-        Duration::from_secs(240),
-        &state.join("qemu.pid"),
-    );
+    let o = boot(dir, file)
+        .state(dir.join(format!("{label}-state")))
+        .flags(&["--accel", "tcg"])
+        .flags(flags)
+        .run(Some("(ns: getty)"), Duration::from_secs(240));
     assert!(
         o.found,
         "{label} did not boot to the getty shell\nstderr: {}\nconsole: {}",
@@ -170,21 +85,12 @@ fn bios_iso_and_disks_boot() {
     // machine), it must fall back to TCG, say so once, and boot.
     let home = d.join("fresh-home");
     std::fs::create_dir_all(&home).unwrap();
-    let state = d.join("auto-state");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
-    cmd.current_dir(d)
-        .args(["run", "qemu", "--state"])
-        .arg(&state)
-        .arg(d.join("m.iso"))
+    let o = boot(d, d.join("m.iso"))
+        .state(d.join("auto-state"))
         .env("HOME", &home)
         .env_remove("XDG_CACHE_HOME")
-        .env_remove("LINUXKIT_QEMU_ACCEL");
-    let o = run_bounded(
-        cmd,
-        "(ns: getty)",
-        Duration::from_secs(240),
-        &state.join("qemu.pid"),
-    );
+        .env_remove("LINUXKIT_QEMU_ACCEL")
+        .run(Some("(ns: getty)"), Duration::from_secs(240));
     assert!(
         o.found,
         "m.iso did not boot without --accel\nstderr: {}\nconsole: {}",
@@ -281,20 +187,10 @@ fn root_filesystem_formats_boot_from_their_image() {
         "the root initrd ({small} bytes) holds /init and a few modules, not the system ({full} bytes)"
     );
     for (prefix, fstype) in [("sq", "squashfs"), ("er", "erofs"), ("is", "iso9660")] {
-        let dir = d.to_path_buf();
-        let state = dir.join(format!("{prefix}-state"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
-        cmd.current_dir(&dir)
-            .args(["run", "qemu", "--accel", "tcg", "--state"])
-            .arg(&state)
-            .arg(prefix)
-            .env("HOME", &dir);
-        let o = run_bounded(
-            cmd,
-            "(ns: getty)",
-            Duration::from_secs(240),
-            &state.join("qemu.pid"),
-        );
+        let o = boot(d, prefix)
+            .state(d.join(format!("{prefix}-state")))
+            .flags(&["--accel", "tcg"])
+            .run(Some("(ns: getty)"), Duration::from_secs(240));
         assert!(
             o.found,
             "{prefix} did not boot to the getty shell\nstderr: {}\nconsole: {}",
@@ -309,13 +205,6 @@ fn root_filesystem_formats_boot_from_their_image() {
         );
         eprintln!("{prefix}: booted in {:.1} s", o.took.as_secs_f64());
     }
-}
-
-fn tool(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd} (CI installs it, see .ci/run): {e}"))
 }
 
 /// Run a checker; assert success; return stdout and stderr together.
@@ -363,17 +252,20 @@ fn el_torito_fat(iso: &Path, dest: &Path) {
     extract(iso, lba * 2048, sectors * 512, dest);
 }
 
-fn json_u64(json: &str, key: &str) -> u64 {
-    let at = json
-        .find(&format!("\"{key}\":"))
-        .unwrap_or_else(|| panic!("{key} in {json}"));
-    json[at + key.len() + 3..]
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
+/// `qemu-img info --output=json` of `file`, parsed. Since QEMU 8 the
+/// protocol node sits under `"children"` with a `"virtual-size"` of its own:
+/// the image's values are the top-level ones.
+fn qemu_img_info(fmt: &str, file: &str) -> serde_json::Value {
+    let o = tool("qemu-img", &["info", "--output=json", "-f", fmt, file]);
+    assert!(o.status.success(), "qemu-img info {file}: {o:?}");
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("qemu-img info {file}: {e}: {o:?}"))
+}
+
+/// The top-level integer `key` of qemu-img's JSON.
+fn json_u64(json: &serde_json::Value, key: &str) -> u64 {
+    json.get(key)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("no integer {key} at the top level of {json}"))
 }
 
 /// Every format, in three builds (the names of vhd/dynamic-vhd/azure and
@@ -467,12 +359,9 @@ fn every_format_is_reproducible_and_passes_independent_checkers() {
     }
     let out = check("qemu-img", &["check", "-f", "vmdk", s(&p("m.vmdk"))]);
     assert!(out.contains("No errors were found"), "{out}");
-    let info = check(
-        "qemu-img",
-        &["info", "--output=json", "-f", "vmdk", s(&p("m.vmdk"))],
-    );
-    assert!(
-        info.contains("\"create-type\": \"streamOptimized\""),
+    let info = qemu_img_info("vmdk", s(&p("m.vmdk")));
+    assert_eq!(
+        info["format-specific"]["data"]["create-type"], "streamOptimized",
         "{info}"
     );
     assert_eq!(json_u64(&info, "virtual-size"), 1 << 30);
@@ -481,10 +370,7 @@ fn every_format_is_reproducible_and_passes_independent_checkers() {
         ("b.vhd", 25 << 30),
         ("c.vhd", 1 << 30),
     ] {
-        let info = check(
-            "qemu-img",
-            &["info", "--output=json", "-f", "vpc", s(&p(f))],
-        );
+        let info = qemu_img_info("vpc", s(&p(f)));
         assert_eq!(json_u64(&info, "virtual-size"), size, "{f}: {info}");
     }
     assert_eq!(std::fs::metadata(p("m.raw")).unwrap().len(), 1 << 30);

@@ -20,6 +20,7 @@ use linuxkit_oci::{
     MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_MANIFEST,
     Manifest, PlatformSpec, RootFs,
 };
+use linuxkit_test_support::conformance_cache;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
@@ -216,11 +217,6 @@ fn copy_tree(from: &Path, to: &Path) {
             fs::set_permissions(&dest, fs::Permissions::from_mode(0o644)).unwrap();
         }
     }
-}
-
-/// The conformance image cache (synthetic kernel/init images), if present.
-fn conformance_cache() -> PathBuf {
-    PathBuf::from("/work/shared/conformance/images/cache")
 }
 
 impl Fixture {

@@ -199,8 +199,7 @@ fn package_images_are_reproducible_and_read_by_other_tools() {
         for tag in [&tag_hello, &tag_bb] {
             let o = std::process::Command::new("skopeo")
                 .args(["inspect", &format!("oci:{}:{tag}", c1.display())])
-                .output()
-                .unwrap();
+                .run_output();
             assert!(
                 o.status.success(),
                 "skopeo: {}",
@@ -222,8 +221,7 @@ fn package_images_are_reproducible_and_read_by_other_tools() {
                 &format!("{}:{tag_bb}", c1.display()),
             ])
             .arg(&bundle)
-            .output()
-            .unwrap();
+            .run_output();
         assert!(
             o.status.success(),
             "umoci: {}",

@@ -131,8 +131,7 @@ fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
         .args(["unpack", "--rootless", "--image"])
         .arg(format!("{}:v2", oci.display()))
         .arg(&bundle)
-        .output()
-        .unwrap();
+        .run_output();
     assert!(
         o.status.success(),
         "umoci: {}",
@@ -169,8 +168,7 @@ fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
         &std::process::Command::new("tar")
             .args(["-tf"])
             .arg(d.join("s.tar"))
-            .output()
-            .unwrap()
+            .run_output()
             .stdout,
     )
     .to_string();
@@ -632,8 +630,7 @@ fn packages_and_build_outputs_are_pushed_as_images_other_tools_read() {
             .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
             .env("GIT_COMMITTER_NAME", "t")
             .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-            .output()
-            .unwrap();
+            .run_output();
         assert!(
             o.status.success(),
             "git {args:?}: {}",
@@ -699,8 +696,7 @@ fn packages_and_build_outputs_are_pushed_as_images_other_tools_read() {
         .args(["unpack", "--rootless", "--image"])
         .arg(format!("{}:v1", oci.display()))
         .arg(&bundle)
-        .output()
-        .unwrap();
+        .run_output();
     assert!(
         o.status.success(),
         "umoci: {}",

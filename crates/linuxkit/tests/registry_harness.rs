@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::Run;
 use common::registry::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -163,8 +164,7 @@ fn tls_registry() {
             ])
             .arg(&ca)
             .arg(format!("https://{host}:{}/v2/", reg.port()))
-            .output()
-            .unwrap();
+            .run_output();
         assert_eq!(
             String::from_utf8_lossy(&o.stdout),
             "200",
@@ -176,8 +176,7 @@ fn tls_registry() {
     let o = Command::new("curl")
         .args(["-sS", "-o", "/dev/null", "--max-time", "10"])
         .arg(format!("{}/v2/", reg.url()))
-        .output()
-        .unwrap();
+        .run_output();
     assert!(!o.status.success());
 }
 
@@ -279,8 +278,7 @@ fn curl(url: &str, extra: &[&str]) -> (i32, String, Vec<u8>) {
         .args(["-w", "%{http_code}"])
         .args(extra)
         .arg(url)
-        .output()
-        .unwrap();
+        .run_output();
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).to_string(),
@@ -315,8 +313,7 @@ fn fault_proxy() {
     let o = Command::new("curl")
         .args(["-s", "-i", "--max-time", "30"])
         .arg(&blob_url)
-        .output()
-        .unwrap();
+        .run_output();
     let head = String::from_utf8_lossy(&o.stdout).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 500"), "{head}");
     assert!(head.contains("retry-after: 3"), "{head}");

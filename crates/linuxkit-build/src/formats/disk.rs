@@ -9,7 +9,7 @@
 use super::too_small;
 use crate::error::BuildError;
 use crate::outfile::OutputFile;
-use crate::output::PendingFile;
+use crate::pending::PendingFile;
 use linuxkit_formats::disk::{DiskSource, SparseImage};
 use linuxkit_formats::{qcow2, vhd, vmdk};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -27,7 +27,7 @@ fn ctx(dest: &Path) -> String {
 
 /// A file holding `data`.
 pub fn bytes(dest: &Path, data: &[u8]) -> Result<PendingFile, BuildError> {
-    crate::output::write_pending(dest, data)
+    crate::pending::write_pending(dest, data)
 }
 
 /// A file written by `write` through a 1 MiB buffer (larger writes, such

@@ -23,51 +23,17 @@ pub mod efi;
 pub mod rootfs;
 
 use crate::error::BuildError;
-use crate::output::PendingFile;
+use crate::format::Format;
+use crate::pending::PendingFile;
+use crate::size::DiskSize;
 use linuxkit_formats::Shared;
 use linuxkit_formats::{Entry, Kind};
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The formats this module writes, in `--help` order.
-pub const FORMATS: [&str; 17] = [
-    "aws",
-    "azure",
-    "dynamic-vhd",
-    "gcp",
-    "iso-bios",
-    "iso-efi",
-    "iso-efi-initrd",
-    "kernel+erofs",
-    "kernel+iso",
-    "kernel+squashfs",
-    "qcow2-bios",
-    "qcow2-efi",
-    "raw-bios",
-    "raw-efi",
-    "uki",
-    "vhd",
-    "vmdk",
-];
-
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
-
-/// Whether `format` is written by this module.
-pub fn handles(format: &str) -> bool {
-    FORMATS.contains(&format)
-}
-
-/// Whether `format` needs the boot loader files.
-pub fn needs_boot_files(format: &str) -> bool {
-    handles(format) && !needs_rootfs(format)
-}
-
-/// Whether `format` is built from the root filesystem entries.
-pub fn needs_rootfs(format: &str) -> bool {
-    matches!(format, "kernel+squashfs" | "kernel+erofs" | "kernel+iso")
-}
 
 /// The kernel, initrd (gzip cpio, without microcode) and command line.
 #[derive(Debug, Clone)]
@@ -130,8 +96,8 @@ impl BootFiles {
 /// Build-wide settings of the formats.
 #[derive(Debug, Clone)]
 pub struct FormatOptions {
-    /// `--size` in MiB (`qcow2-bios`, `aws`).
-    pub size_mib: u64,
+    /// `--size` (`qcow2-bios`, `aws`).
+    pub size: DiskSize,
     /// Timestamp of every generated file and volume.
     pub mtime: i64,
     /// Where derived products are cached (the compressed root initrd of
@@ -249,58 +215,61 @@ impl<'a> Writer<'a> {
     }
 
     /// Write one format; returns its files, not yet committed.
-    pub fn write(&self, format: &str) -> Result<Vec<PendingFile>, BuildError> {
+    pub fn write(&self, format: Format) -> Result<Vec<PendingFile>, BuildError> {
         let opts = self.inputs.opts;
         let kit = self.inputs.kit;
         let one = |f: PendingFile| Ok(vec![f]);
+        // The format's own image.
+        let main = self.dest(format.suffix());
+        let name = format.name();
         match format {
-            "iso-bios" => one(self.hybrid_file(&self.dest(".iso"))?),
-            "raw-bios" => one(self.hybrid_file(&self.dest("-bios.img"))?),
-            "qcow2-bios" => {
-                let src = disk::padded(format, self.hybrid()?, opts.size_mib * MIB, "--size")?;
-                one(disk::qcow2(&self.dest(".qcow2"), &src)?)
+            Format::IsoBios => one(self.hybrid_file(&main)?),
+            Format::RawBios => one(self.hybrid_file(&main)?),
+            Format::Qcow2Bios => {
+                let src = disk::padded(name, self.hybrid()?, opts.size.bytes(), "--size")?;
+                one(disk::qcow2(&main, &src)?)
             }
-            "aws" => {
-                let src = disk::padded(format, self.hybrid()?, opts.size_mib * MIB, "--size")?;
-                one(disk::raw_sparse(&self.dest(".raw"), &src)?)
+            Format::Aws => {
+                let src = disk::padded(name, self.hybrid()?, opts.size.bytes(), "--size")?;
+                one(disk::raw_sparse(&main, &src)?)
             }
-            "vhd" => {
-                let src = disk::padded(format, self.hybrid()?, GIB, "the fixed VHD size")?;
-                one(disk::vhd_fixed(&self.dest(".vhd"), &src, opts.mtime)?)
+            Format::Vhd => {
+                let src = disk::padded(name, self.hybrid()?, GIB, "the fixed VHD size")?;
+                one(disk::vhd_fixed(&main, &src, opts.mtime)?)
             }
-            "azure" => {
-                let src = disk::padded(format, self.hybrid()?, GIB, "the Azure VHD size")?;
-                one(disk::vhd_azure(&self.dest(".vhd"), &src, opts.mtime)?)
+            Format::Azure => {
+                let src = disk::padded(name, self.hybrid()?, GIB, "the Azure VHD size")?;
+                one(disk::vhd_azure(&main, &src, opts.mtime)?)
             }
-            "dynamic-vhd" => {
-                let src = disk::padded(format, self.hybrid()?, 25 * GIB, "the dynamic VHD size")?;
-                one(disk::vhd_dynamic(&self.dest(".vhd"), &src, opts.mtime)?)
+            Format::DynamicVhd => {
+                let src = disk::padded(name, self.hybrid()?, 25 * GIB, "the dynamic VHD size")?;
+                one(disk::vhd_dynamic(&main, &src, opts.mtime)?)
             }
-            "vmdk" => {
-                let src = disk::padded(format, self.hybrid()?, GIB, "the VMDK size")?;
-                let file = format!("{}.vmdk", self.name);
-                one(disk::vmdk(&self.dest(".vmdk"), &src, &file)?)
+            Format::Vmdk => {
+                let src = disk::padded(name, self.hybrid()?, GIB, "the VMDK size")?;
+                let file = format.main_file(&self.name);
+                one(disk::vmdk(&main, &src, &file)?)
             }
-            "gcp" => {
-                let src = disk::padded(format, self.hybrid()?, GIB, "the GCE disk size")?;
-                one(disk::gcp(&self.dest(".img.tar.gz"), &src, opts.mtime)?)
+            Format::Gcp => {
+                let src = disk::padded(name, self.hybrid()?, GIB, "the GCE disk size")?;
+                one(disk::gcp(&main, &src, opts.mtime)?)
             }
-            "uki" => one(disk::raw_sparse(&self.dest(".efi"), self.uki()?)?),
-            "raw-efi" => one(disk::raw_sparse(&self.dest("-efi.img"), self.efi_disk()?)?),
-            "qcow2-efi" => one(disk::qcow2(&self.dest("-efi.qcow2"), self.efi_disk()?)?),
-            "iso-efi" => {
+            Format::Uki => one(disk::raw_sparse(&main, self.uki()?)?),
+            Format::RawEfi => one(disk::raw_sparse(&main, self.efi_disk()?)?),
+            Format::Qcow2Efi => one(disk::qcow2(&main, self.efi_disk()?)?),
+            Format::IsoEfi => {
                 let uki = self.uki()?;
-                one(disk::streamed(&self.dest("-efi.iso"), |w| {
+                one(disk::streamed(&main, |w| {
                     efi::write_efi_iso(uki, None, opts.mtime, w)
                 })?)
             }
-            "iso-efi-initrd" => {
+            Format::IsoEfiInitrd => {
                 let uki = self.uki()?;
-                one(disk::streamed(&self.dest("-efi-initrd.iso"), |w| {
+                one(disk::streamed(&main, |w| {
                     efi::write_efi_iso(uki, Some(kit), opts.mtime, w)
                 })?)
             }
-            "kernel+squashfs" | "kernel+erofs" | "kernel+iso" => {
+            Format::KernelSquashfs | Format::KernelErofs | Format::KernelIso => {
                 let mut files = rootfs::kernel_files(kit, &self.dir, &self.name)?;
                 match rootfs::root_initrd(
                     &self.dest("-root-initrd.img"),
@@ -315,21 +284,21 @@ impl<'a> Writer<'a> {
                     ),
                 }
                 let image = match format {
-                    "kernel+squashfs" => rootfs::squashfs(
-                        &self.dest("-squashfs.img"),
-                        self.inputs.rootfs,
-                        opts.mtime,
-                    )?,
-                    "kernel+erofs" => {
-                        rootfs::erofs(&self.dest("-erofs.img"), self.inputs.rootfs, opts.mtime)?
+                    Format::KernelSquashfs => {
+                        rootfs::squashfs(&main, self.inputs.rootfs, opts.mtime)?
                     }
-                    _ => rootfs::iso(&self.dest(".iso"), self.inputs.rootfs, opts.mtime)?,
+                    Format::KernelErofs => rootfs::erofs(&main, self.inputs.rootfs, opts.mtime)?,
+                    _ => rootfs::iso(&main, self.inputs.rootfs, opts.mtime)?,
                 };
                 files.push(image);
                 Ok(files)
             }
-            other => Err(BuildError::Other(format!(
-                "internal error: format {other} has no writer"
+            Format::Tar
+            | Format::Docker
+            | Format::KernelInitrd
+            | Format::TarKernelInitrd
+            | Format::Rpi3 => Err(BuildError::Other(format!(
+                "internal error: format {format} is not an image format"
             ))),
         }
     }

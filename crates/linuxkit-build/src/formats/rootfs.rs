@@ -16,13 +16,14 @@ use super::Kit;
 use super::disk::bytes;
 use crate::error::BuildError;
 use crate::outfile::OutputFile;
-use crate::output::PendingFile;
+use crate::pending::PendingFile;
 use linuxkit_formats::cpio::{CpioWriter, FIRST_INO};
 use linuxkit_formats::erofs::{ErofsOptions, write_erofs};
 use linuxkit_formats::iso9660::{IsoOptions, write_iso};
-use linuxkit_formats::kmod::{self, ROOT_DISK_MODULES};
 use linuxkit_formats::squashfs::{SquashfsOptions, write_squashfs};
 use linuxkit_formats::{Entry, Kind};
+use linuxkit_vm_abi::kmod;
+use linuxkit_vm_abi::rootdisk::MODULES as ROOT_DISK_MODULES;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -93,7 +94,7 @@ pub fn iso(dest: &Path, rootfs: &[Entry], mtime: i64) -> Result<PendingFile, Bui
 
 /// What the image's `/init` must contain to be able to act as the first
 /// stage (the marker it looks for).
-const FIRST_STAGE_MARKER: &[u8] = b"/etc/initrd-release";
+const FIRST_STAGE_MARKER: &[u8] = linuxkit_vm_abi::rootdisk::MARKER.as_bytes();
 
 fn clean(p: &str) -> &str {
     p.trim_start_matches("./").trim_start_matches('/')
@@ -226,7 +227,24 @@ pub fn root_initrd(
     let gz = linuxkit_formats::gzip::gzip_parallel(&cpio, 6);
     if let Some(p) = &cached {
         // A derived cache: failing to store it only costs time later.
-        let _ = crate::output::atomic_write(p, &gz);
+        let _ = crate::atomic::atomic_write(p, &gz);
     }
     Ok(Ok(bytes(dest, &gz)?))
+}
+
+/// Collects the root filesystem (every entry but `boot/`, see
+/// [`super::is_rootfs_entry`]) for the `kernel+squashfs|erofs|iso` formats.
+#[derive(Default)]
+pub struct RootfsSink {
+    /// The entries, in stream order.
+    pub entries: Vec<Entry>,
+}
+
+impl crate::Sink for RootfsSink {
+    fn put(&mut self, e: Entry) -> Result<(), BuildError> {
+        if super::is_rootfs_entry(&e.path) {
+            self.entries.push(e);
+        }
+        Ok(())
+    }
 }

@@ -24,7 +24,7 @@ fn boot() -> BootFiles {
 
 fn opts(size_mib: u64) -> FormatOptions {
     FormatOptions {
-        size_mib,
+        size: crate::size::DiskSize::from_mib(size_mib).unwrap(),
         mtime: 1_492_533_000,
         cache_dir: None,
     }
@@ -51,9 +51,66 @@ fn rootfs_drops_boot() {
 
 #[test]
 fn format_classes() {
-    assert!(needs_boot_files("iso-bios") && needs_boot_files("uki"));
-    assert!(!needs_boot_files("kernel+squashfs") && needs_rootfs("kernel+erofs"));
-    assert!(!handles("tar") && !handles("rpi3") && handles("azure"));
+    assert!(Format::IsoBios.needs_boot_files() && Format::Uki.needs_boot_files());
+    assert!(!Format::KernelSquashfs.needs_boot_files() && Format::KernelErofs.needs_rootfs());
+}
+
+/// Every image format writes its own image under the name `Format`
+/// gives, and only files `Format` lists.
+#[test]
+fn files_are_the_ones_format_names() {
+    let k = kit();
+    let b = boot();
+    let o = opts(1024);
+    let t = tempfile::tempdir().unwrap();
+    let rootfs = vec![Entry::file("etc/motd", 0o644, 0, b"hi\n".to_vec())];
+    let w = Writer::new(
+        Inputs {
+            kit: &k,
+            boot: Some(&b),
+            rootfs: &rootfs,
+            opts: &o,
+        },
+        t.path(),
+        "n",
+    );
+    let mut checked = Vec::new();
+    for f in Format::ALL {
+        if !matches!(
+            f.input(),
+            crate::format::Input::Bootable | crate::format::Input::Rootfs
+        ) {
+            continue;
+        }
+        // The EFI formats need the systemd-boot stub these stand-ins lack.
+        let Ok(files) = w.write(f) else { continue };
+        checked.push(f);
+        let names: Vec<String> = files
+            .into_iter()
+            .map(|p| {
+                p.commit()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert!(names.contains(&f.main_file("n")), "{f}: {names:?}");
+        let listed = f.files("n");
+        assert!(names.iter().all(|n| listed.contains(n)), "{f}: {names:?}");
+    }
+    for f in [
+        Format::IsoBios,
+        Format::RawBios,
+        Format::Vhd,
+        Format::Vmdk,
+        Format::Gcp,
+        Format::KernelSquashfs,
+        Format::KernelIso,
+    ] {
+        assert!(checked.contains(&f), "{f} not checked: {checked:?}");
+    }
 }
 
 #[test]
@@ -133,7 +190,7 @@ fn too_small_names_format_and_sizes() {
         "x",
     );
     // the hybrid ISO is 2 MiB here
-    let e = w.write("qcow2-bios").err().unwrap().to_string();
+    let e = w.write(Format::Qcow2Bios).err().unwrap().to_string();
     assert!(
         e.contains("qcow2-bios") && e.contains("2 MiB") && e.contains("--size is 1 MiB"),
         "{e}"
@@ -151,7 +208,7 @@ fn too_small_names_format_and_sizes() {
         t.path(),
         "x",
     );
-    let files = w.write("aws").unwrap();
+    let files = w.write(Format::Aws).unwrap();
     assert_eq!(files.len(), 1);
     let raw = read_all(files.into_iter().next().unwrap());
     assert_eq!(raw.len(), 4 << 20);
@@ -177,7 +234,11 @@ fn rootfs_formats_write_kernel_cmdline_and_image() {
         t.path(),
         "r",
     );
-    for f in ["kernel+squashfs", "kernel+erofs", "kernel+iso"] {
+    for f in [
+        Format::KernelSquashfs,
+        Format::KernelErofs,
+        Format::KernelIso,
+    ] {
         let files = w.write(f).unwrap();
         assert_eq!(files.len(), 3, "{f}");
         let paths: Vec<_> = files

@@ -99,25 +99,31 @@ pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand, reg: &RegistryFlags) 
                 None => Platform::host(),
             };
             let fmt = match format.as_str() {
-                "oci" => ExportFormat::Oci,
-                "docker" => ExportFormat::Docker,
-                "filesystem" => bail!(
-                    "cache export --format filesystem is not implemented yet; use `linuxkit build --format tar`"
-                ),
-                other => bail!("unknown export format {other:?}: use oci or docker"),
+                "oci" => Some(ExportFormat::Oci),
+                "docker" => Some(ExportFormat::Docker),
+                "filesystem" => None,
+                other => bail!("unknown export format {other:?}: use oci, docker or filesystem"),
             };
             let name = linuxkit_oci::Reference::parse(&image)
                 .map(|r| r.canonical())
                 .unwrap_or(image.clone());
+            let export = |w: &mut dyn Write| -> Result<()> {
+                match fmt {
+                    Some(fmt) => cache.export(&name, &platform, fmt, ref_name.as_deref(), w)?,
+                    None => export_filesystem(&cache, &image, &platform, w)?,
+                }
+                Ok(())
+            };
             if outfile == "-" {
                 let mut out = std::io::stdout().lock();
-                cache.export(&name, &platform, fmt, ref_name.as_deref(), &mut out)?;
+                export(&mut out)?;
+                out.flush()?;
             } else {
                 let dest = PathBuf::from(&outfile);
-                let mut pending = linuxkit_build::output::PendingFile::create(&dest)?;
+                let mut pending = linuxkit_build::pending::PendingFile::create(&dest)?;
                 {
                     let mut w = std::io::BufWriter::new(pending.file());
-                    cache.export(&name, &platform, fmt, ref_name.as_deref(), &mut w)?;
+                    export(&mut w)?;
                     w.flush()?;
                 }
                 pending.commit()?;
@@ -134,6 +140,7 @@ pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand, reg: &RegistryFlags) 
             remote_name,
             with_arch_tags,
             override_remote,
+            merge_index,
             names,
         } => {
             if remote_name.is_some() && names.len() > 1 {
@@ -148,9 +155,19 @@ pub fn run(cache_flag: Option<PathBuf>, cmd: CacheCommand, reg: &RegistryFlags) 
                     Some(r) => Reference::parse(r)?,
                     None => local.clone(),
                 };
+                if !override_remote
+                    && let Some(digest) = client
+                        .remote_digest(&remote)
+                        .with_context(|| format!("cannot look up {remote}"))?
+                {
+                    println!(
+                        "{remote} already exists in the registry ({digest}), skipping push (--override pushes anyway)"
+                    );
+                    continue;
+                }
                 let opts = PushOptions {
                     with_arch_tags,
-                    override_remote,
+                    override_remote: !merge_index,
                     mount_from: (local.registry == remote.registry
                         && local.repository != remote.repository)
                         .then(|| local.repository.clone()),
@@ -181,7 +198,7 @@ fn cache_name(r: &Reference) -> String {
 
 /// `cache pull NAME`: every platform; the index under its name and each
 /// platform's manifest also under `<name>-<arch>`, as upstream does.
-fn pull(client: &Client, cache: &Cache, name: &str) -> Result<()> {
+pub(super) fn pull(client: &Client, cache: &Cache, name: &str) -> Result<()> {
     let mut r = Reference::parse(name)?;
     if r.tag.is_none() && r.digest.is_none() {
         r.tag = Some("latest".into());
@@ -206,6 +223,29 @@ fn pull(client: &Client, cache: &Cache, name: &str) -> Result<()> {
     }
     cache.set_names(names)?;
     tracing::info!("pulled {canonical} ({})", pulled.root.digest);
+    Ok(())
+}
+
+/// `cache export --format filesystem`: the image's layers for `platform`
+/// applied in order (whiteouts honoured) and written as one plain tar.
+fn export_filesystem(
+    cache: &Cache,
+    image: &str,
+    platform: &Platform,
+    w: &mut dyn Write,
+) -> Result<()> {
+    let images = linuxkit_build::Images::new(cache, platform.clone());
+    let img = images
+        .get(image)
+        .with_context(|| format!("cannot export {image}"))?;
+    let entries = images
+        .entries(&img)
+        .with_context(|| format!("cannot read the layers of {image}"))?;
+    let mut tar = linuxkit_formats::tar::TarWriter::without_provenance(w);
+    for e in entries.iter() {
+        tar.write_entry(e)?;
+    }
+    tar.finish()?;
     Ok(())
 }
 

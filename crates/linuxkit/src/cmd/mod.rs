@@ -2,18 +2,17 @@
 
 mod build;
 mod cache;
+mod ipxe;
+mod metadata;
 mod pkg;
 mod push;
 pub mod registry;
 pub mod run;
+mod serve;
 
 use crate::cli::{Cli, Command, MetadataCommand};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use registry::RegistryFlags;
-
-fn not_yet(what: &str, issue: &str) -> Result<()> {
-    bail!("`linuxkit {what}` is not implemented yet in linuxkit-rs (planned with the {issue} work)")
-}
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -22,6 +21,7 @@ pub fn run(cli: Cli) -> Result<()> {
         cert_files: cli.cert_file.clone(),
         insecure: cli.insecure_registry.clone(),
         quiet: cli.quiet,
+        creds: Vec::new(),
     };
     match cli.command {
         Command::Build(mut args) => {
@@ -29,7 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
             build::run(args, &reg)
         }
         Command::Cache(c) => cache::run(cli.cache, c, &reg),
-        Command::Metadata(MetadataCommand::Create { .. }) => not_yet("metadata create", "formats"),
+        Command::Metadata(MetadataCommand::Create { file, data }) => metadata::create(&file, &data),
         Command::Pkg(args) => pkg::run(args, cli.cache, &reg),
         Command::Push(p) => push::run(p, cli.cache, &reg),
         Command::Run(args) => {
@@ -39,10 +39,14 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Serve { .. } => not_yet("serve", "booted-system"),
+        Command::Serve { port, directory } => serve::run(&port, &directory),
+        Command::Completion { shell } => {
+            let mut cmd = crate::parse::command();
+            clap_complete::generate(shell, &mut cmd, "linuxkit", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Version { short, commit } => {
-            let v = env!("CARGO_PKG_VERSION");
-            let c = option_env!("LINUXKIT_COMMIT").unwrap_or("unknown");
+            let (v, c) = (crate::version::VERSION, crate::version::COMMIT);
             if short {
                 println!("{v}");
             } else if commit {

@@ -112,9 +112,30 @@ pub fn run(cmd: PushCommand, cache_flag: Option<PathBuf>, reg: &RegistryFlags) -
             debug_assert_eq!(pushed.root.digest, desc.digest);
             Ok(())
         }
+        PushCommand::Equinixmetal(a) => push_ipxe(super::ipxe::Flavour::EquinixMetal, a),
+        PushCommand::Ipxe(a) => push_ipxe(super::ipxe::Flavour::Ipxe, a),
         PushCommand::Other(args) => bail!(
             "`linuxkit push {}` is not implemented yet in linuxkit-rs (cloud uploads come with the cloud work); `linuxkit push registry FILE REF` pushes a tar or docker output to a registry",
             args.first().map(String::as_str).unwrap_or("")
         ),
     }
+}
+
+/// `push equinixmetal` / `push ipxe` (see `ipxe.rs`).
+fn push_ipxe(flavour: super::ipxe::Flavour, a: crate::cli::PushIpxeArgs) -> Result<()> {
+    let arm = std::env::consts::ARCH == "aarch64";
+    let p = super::ipxe::IpxePush {
+        flavour,
+        prefix: a.prefix,
+        name: a.img_name,
+        base_url: a.base_url,
+        arch: a
+            .arch
+            .unwrap_or_else(|| if arm { "aarch64" } else { "x86_64" }.into()),
+        decompress: a.decompress.unwrap_or(arm),
+        destination: a.destination,
+    };
+    let script = super::ipxe::push(&p)?;
+    eprintln!("Wrote {}", script.display());
+    Ok(())
 }

@@ -24,6 +24,9 @@ pub struct RegistryFlags {
     pub insecure: Vec<String>,
     /// `-q`: no progress output.
     pub quiet: bool,
+    /// `pkg --registry-creds`: `REGISTRY=USER:PASSWORD` or `REGISTRY=TOKEN`,
+    /// used before the docker client configuration.
+    pub creds: Vec<String>,
 }
 
 fn env_list(var: &str) -> Vec<String> {
@@ -56,11 +59,19 @@ impl RegistryFlags {
         let mut insecure = env_list("LINUXKIT_INSECURE_REGISTRIES");
         insecure.extend(self.insecure.iter().cloned());
         let progress: Arc<dyn Progress> = Arc::new(Bars::new(self.quiet));
+        // `--registry-creds` go into a private copy of the docker client
+        // configuration (read once, when the client is made).
+        let config_dir = if self.creds.is_empty() {
+            None
+        } else {
+            Some(self.config_with_creds()?)
+        };
         let mut opts = RegistryOptions {
             mirrors: deduped,
             insecure,
             ca_files: self.cert_files.clone(),
             progress,
+            docker_config: config_dir.as_ref().map(|d| d.path().join("config.json")),
             ..Default::default()
         };
         if let Ok(n) = std::env::var("LINUXKIT_REGISTRY_PARALLEL")
@@ -74,6 +85,47 @@ impl RegistryFlags {
             opts.chunk_size = n.max(1);
         }
         Ok(Client::new(opts)?)
+    }
+
+    /// A temporary directory holding the docker client configuration with
+    /// the `--registry-creds` entries added to (replacing) its `auths`.
+    fn config_with_creds(&self) -> Result<tempfile::TempDir> {
+        let path = linuxkit_oci::registry::credentials::Credentials::default_path();
+        let mut config: serde_json::Value = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .with_context(|| format!("cannot parse {}", path.display()))?,
+            Err(_) => serde_json::json!({}),
+        };
+        if !config.is_object() {
+            config = serde_json::json!({});
+        }
+        let auths = config
+            .as_object_mut()
+            .map(|o| o.entry("auths").or_insert_with(|| serde_json::json!({})));
+        let Some(serde_json::Value::Object(auths)) = auths else {
+            anyhow::bail!("{}: \"auths\" is not an object", path.display());
+        };
+        for spec in &self.creds {
+            let Some((registry, cred)) = spec
+                .split_once('=')
+                .filter(|(r, c)| !r.is_empty() && !c.is_empty())
+            else {
+                anyhow::bail!(
+                    "--registry-creds {spec:?}: use REGISTRY=USER:PASSWORD or REGISTRY=TOKEN"
+                );
+            };
+            let entry = match cred.split_once(':') {
+                Some((user, password)) => {
+                    serde_json::json!({"username": user, "password": password})
+                }
+                None => serde_json::json!({"identitytoken": cred}),
+            };
+            auths.insert(registry.to_string(), entry);
+        }
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        std::fs::write(dir.path().join("config.json"), serde_json::to_vec(&config)?)
+            .context("cannot write the registry credentials")?;
+        Ok(dir)
     }
 }
 
@@ -192,4 +244,40 @@ pub fn pull_for_build(
         .with_context(|| format!("could not pull image {written}"))?;
     cache.set_name(canonical, pulled.root.clone())?;
     Ok(pulled.root)
+}
+
+/// The [`linuxkit_build::Registry`] of `build`: pulls with a client made
+/// from the flags on the first pull (a build served by the cache alone
+/// never needs one).
+pub struct BuildPuller<'a> {
+    flags: &'a RegistryFlags,
+    client: Option<Client>,
+}
+
+impl RegistryFlags {
+    /// The puller `build` hands to the library.
+    pub fn puller(&self) -> BuildPuller<'_> {
+        BuildPuller {
+            flags: self,
+            client: None,
+        }
+    }
+}
+
+impl linuxkit_build::Registry for BuildPuller<'_> {
+    fn pull(
+        &mut self,
+        cache: &Cache,
+        written: &str,
+        canonical: &str,
+        platform: &Platform,
+    ) -> Result<(), linuxkit_build::PullError> {
+        if self.client.is_none() {
+            self.client = Some(self.flags.client()?);
+        }
+        if let Some(client) = &self.client {
+            pull_for_build(client, cache, written, canonical, platform)?;
+        }
+        Ok(())
+    }
 }

@@ -1,46 +1,20 @@
-//! Shared helpers of the CLI integration tests: the conformance image cache
-//! from `../shared`, scratch directories, running the built binary.
+//! What the CLI integration tests share: the harness of
+//! `linuxkit-test-support` plus what needs this test crate's build (the
+//! `linuxkit` binary, the target's temporary directory).
 
 #![allow(dead_code)]
 
-pub mod fault_proxy;
-pub mod registry;
+pub use linuxkit_test_support::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `../shared` beside the repository (or `$LINUXKIT_SHARED`).
-pub fn shared() -> PathBuf {
-    if let Some(p) = std::env::var_os("LINUXKIT_SHARED") {
-        return PathBuf::from(p);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-}
+/// The `linuxkit` binary under test.
+pub const LINUXKIT: &str = env!("CARGO_BIN_EXE_linuxkit");
 
-/// Copy a directory tree.
-pub fn copy_tree(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
-}
-
-/// A fresh copy of the conformance image cache.
-pub fn fresh_cache(dir: &Path) -> PathBuf {
-    let c = dir.join("cache");
-    copy_tree(&shared().join("conformance/images/cache"), &c);
-    c
-}
-
-/// Run the binary in `cwd` with extra environment.
+/// Run the binary in `cwd` with extra environment (`HOME` is `cwd`).
 pub fn linuxkit(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
+    let mut cmd = Command::new(LINUXKIT);
     cmd.current_dir(cwd)
         .args(args)
         .env("HOME", cwd)
@@ -59,108 +33,16 @@ pub fn ok(o: &Output) -> String {
     err
 }
 
-/// A small configuration using the conformance images.
-pub const SMALL: &str = r#"kernel:
-  image: linuxkit/kernel:6.12.59
-  cmdline: "console=ttyS0"
-init:
-  - linuxkit/init:b5506cc74a6812dc40982cacfd2f4328f8a4b12a
-  - linuxkit/runc:9442aa234715e751a16144f1d4ae3fd1a00fd492
-  - linuxkit/containerd:ba19f64efd3331a8fd0a33e00eabd14f6ee1780e
-onboot:
-  - name: dhcpcd
-    image: linuxkit/dhcpcd:b87e9ececac55a65eaa592f4dd8b4e0c3009afdb
-    command: ["/sbin/dhcpcd", "--nobackground", "-f", "/dhcpcd.conf", "-1"]
-services:
-  - name: getty
-    image: linuxkit/getty:a86d74c8f89be8956330c3b115b0b1f2e09ef6e0
-  - name: alpine
-    image: alpine:3.21
-    readonly: true
-files:
-  - path: etc/linuxkit.yml
-    metadata: yaml
-  - path: etc/motd
-    contents: "hello"
-"#;
-
-/// Read a tar into (path, mtime, type byte, contents).
-pub fn read_tar(data: &[u8]) -> Vec<(String, u64, u8, Vec<u8>)> {
-    use std::io::Read;
-    let mut a = tar::Archive::new(data);
-    let mut out = Vec::new();
-    for e in a.entries().unwrap() {
-        let mut e = e.unwrap();
-        let p = String::from_utf8_lossy(&e.path_bytes()).to_string();
-        let m = e.header().mtime().unwrap();
-        let t = e.header().entry_type().as_byte();
-        let mut d = Vec::new();
-        e.read_to_end(&mut d).unwrap();
-        out.push((p, m, t, d));
-    }
-    out
+/// `linuxkit run qemu [FLAGS] TARGET` in `dir` (bounded; see [`Boot`]).
+pub fn boot(dir: &Path, target: impl AsRef<std::ffi::OsStr>) -> Boot {
+    Boot::new(LINUXKIT, dir, target)
 }
 
-/// Parse a stream of concatenated newc cpio archives (as the kernel reads
-/// an initrd) into (name, mode, contents); each archive ends with a
-/// `TRAILER!!!` entry and zero padding.
-pub fn read_cpio(data: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut at = 0usize;
-    loop {
-        while at < data.len() && data[at] == 0 {
-            at += 1;
-        }
-        if at >= data.len() {
-            return out;
-        }
-        let (mut part, next) = read_one_cpio(data, at);
-        assert!(next > at, "no cpio archive at offset {at}");
-        out.append(&mut part);
-        at = next;
-    }
-}
-
-fn read_one_cpio(data: &[u8], start: usize) -> (Vec<(String, u32, Vec<u8>)>, usize) {
-    let mut out = Vec::new();
-    let mut at = start;
-    let hex = |s: &[u8]| u32::from_str_radix(std::str::from_utf8(s).unwrap(), 16).unwrap();
-    while at + 110 <= data.len() && &data[at..at + 6] == b"070701" {
-        let h = &data[at..at + 110];
-        let mode = hex(&h[14..22]);
-        let size = hex(&h[54..62]) as usize;
-        let namesize = hex(&h[94..102]) as usize;
-        let name = String::from_utf8_lossy(&data[at + 110..at + 110 + namesize - 1]).to_string();
-        let mut p = at + 110 + namesize;
-        p = (p + 3) & !3;
-        let body = data[p..p + size].to_vec();
-        p += size;
-        p = (p + 3) & !3;
-        at = p;
-        let done = name == "TRAILER!!!";
-        out.push((name, mode, body));
-        if done {
-            break;
-        }
-    }
-    (out, at)
-}
-
-/// Run git in `dir` with a fixed identity; panics on failure; returns stdout.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
+/// A package cache shared by the tests that build systems from the
+/// project's packages (built once; the cache is locked and its writes are
+/// atomic, so tests may share it).
+pub fn shared_cache() -> PathBuf {
+    let c = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-cache");
+    std::fs::create_dir_all(&c).unwrap();
+    c
 }

@@ -12,9 +12,7 @@
 //! The plan ([`Fault`]) is shared and can be changed between requests with
 //! [`FaultProxy::set`].
 
-#![allow(dead_code)]
-
-use super::registry::{
+use crate::registry::{
     BodyReader, Framing, Head, finish_body, read_head, reason_phrase, request_framing,
     response_framing, write_body_part,
 };

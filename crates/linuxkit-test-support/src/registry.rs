@@ -12,8 +12,8 @@
 //! The fault-injecting proxy lives in `fault_proxy.rs` and is re-exported
 //! here.
 
-#![allow(dead_code)]
-
+pub use crate::fixtures::free_port;
+use crate::tools::Run;
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -24,9 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-// Not every test binary that includes `common` uses the proxy.
-#[allow(unused_imports)]
-pub use super::fault_proxy::{Fault, FaultProxy};
+pub use crate::fault_proxy::{Fault, FaultProxy};
 
 /// How long `Registry::start` waits for the registry to answer `GET /v2/`.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -112,23 +110,6 @@ pub fn registry_bin() -> PathBuf {
     }
 }
 
-/// Whether the registry binary, `htpasswd`, `openssl` and `skopeo` can be
-/// run (tests may use this to skip with a message instead of failing).
-pub fn tools_available() -> bool {
-    let runs = |p: &Path, arg: &str| {
-        Command::new(p)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    };
-    runs(&registry_bin(), "--version")
-        && runs(Path::new("htpasswd"), "-h")
-        && runs(Path::new("openssl"), "version")
-        && runs(Path::new("skopeo"), "--version")
-}
-
 impl Registry {
     /// Start a registry with the given authentication mode on a free port
     /// and wait (at most [`STARTUP_TIMEOUT`] per attempt) until it answers
@@ -154,8 +135,7 @@ impl Registry {
             Auth::Basic { user, password } => {
                 let o = Command::new("htpasswd")
                     .args(["-Bbn", user, password])
-                    .output()
-                    .expect("running htpasswd (package apache2-utils)");
+                    .run_output();
                 assert!(
                     o.status.success(),
                     "htpasswd: {}",
@@ -229,12 +209,7 @@ impl Registry {
                     cmd.env_remove(k);
                 }
             }
-            let mut child = cmd.spawn().unwrap_or_else(|e| {
-                panic!(
-                    "starting {:?} (package docker-registry): {e}",
-                    registry_bin()
-                )
-            });
+            let mut child = cmd.run_spawn();
             let deadline = Instant::now() + STARTUP_TIMEOUT;
             let mut up = false;
             let mut exited = false;
@@ -339,12 +314,6 @@ impl Drop for Registry {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
-}
-
 fn yaml_str(p: impl AsRef<std::ffi::OsStr>) -> String {
     let s = p.as_ref().to_string_lossy().to_string();
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -433,8 +402,7 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
         .args(args)
         .env_remove("OPENSSL_CONF")
         .stdin(Stdio::null())
-        .output()
-        .expect("running openssl");
+        .run_output();
     assert!(
         o.status.success(),
         "openssl {args:?}: {}",
@@ -1285,8 +1253,7 @@ fn make_jwt(st: &TokenState, sub: &str, service: &str, scopes: &[String]) -> Str
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .expect("running openssl dgst");
+        .run_spawn();
     child
         .stdin
         .take()
@@ -1313,8 +1280,7 @@ pub fn skopeo(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .expect("running skopeo");
+        .run_spawn();
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let t_out = std::thread::spawn(move || {

@@ -99,18 +99,6 @@ fn is_tag(s: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
 }
 
-fn is_digest(s: &str) -> bool {
-    match s.split_once(':') {
-        Some(("sha256", hex)) => {
-            hex.len() == 64 && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
-        }
-        Some(("sha512", hex)) => {
-            hex.len() == 128 && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
-        }
-        _ => false,
-    }
-}
-
 impl Reference {
     /// Parse a user-written reference, applying the upstream expansion.
     pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
@@ -124,7 +112,7 @@ impl Reference {
             None => (expanded.as_str(), None),
         };
         if let Some(d) = digest
-            && !is_digest(d)
+            && !crate::digest::is_reference_digest(d)
         {
             return Err(err(
                 "a digest must be sha256: followed by 64 lower-case hex digits",
