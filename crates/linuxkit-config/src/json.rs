@@ -1,7 +1,8 @@
 //! Go-compatible JSON text: `json.MarshalIndent(v, "", "    ")` bytes.
 //!
-//! Objects keep insertion order (serde_json's `preserve_order`), so callers
-//! insert keys in Go struct-field order and map keys sorted, as Go does.
+//! Derived structs serialise in declaration order, which the output types
+//! keep equal to Go's struct-field order; maps are `BTreeMap`s (sorted keys, as
+//! Go does) or `Value` objects, which keep insertion order (`preserve_order`).
 //! Go's HTML-safe escaping (`<`, `>`, `&`, U+2028, U+2029) is applied. No
 //! trailing newline.
 
@@ -10,11 +11,11 @@ use serde_json::Value;
 use serde_json::ser::{PrettyFormatter, Serializer};
 
 /// Serialise `v` the way Go's `json.MarshalIndent(v, "", "    ")` does.
-pub(crate) fn go_indent(v: &Value) -> String {
+pub(crate) fn go_indent(v: &impl Serialize) -> String {
     let mut buf = Vec::new();
     let fmt = PrettyFormatter::with_indent(b"    ");
     let mut ser = Serializer::with_formatter(&mut buf, fmt);
-    // Serialising a `Value` into memory cannot fail.
+    // Serialising the crate's types into memory cannot fail (all map keys are strings).
     if v.serialize(&mut ser).is_err() {
         return String::new();
     }

@@ -11,9 +11,13 @@
 //! Pipeline of [`parse`]: YAML text → position-annotated tree (`yaml.rs`) →
 //! schema check collecting every problem (`schema.rs`) → templates
 //! (`template.rs`) → semantic checks (service/volume names, image references)
-//! → typed [`Moby`] (`decode.rs`).
+//! → typed [`Moby`] (`decode.rs`). Each key is declared once, in `model.rs`
+//! (`config_struct!`): the schema, the decoder and the serialised names all
+//! come from that declaration; `build.yml` (linuxkit-pkg) uses the same
+//! macro and validator.
 
-mod decode;
+#[macro_use]
+pub mod decode;
 mod error;
 mod files;
 mod json;
@@ -22,7 +26,7 @@ mod merge;
 mod metadata;
 mod model;
 mod runtime;
-mod schema;
+pub mod schema;
 mod spec;
 mod template;
 mod volumes;
@@ -103,7 +107,7 @@ pub fn parse(input: &Input<'_>, resolver: Option<PkgResolver<'_>>) -> Result<Mob
             Some("a LinuxKit file starts with top-level keys such as `kernel:` and `init:`".into()),
         )));
     }
-    let issues = schema::validate(&root, &schema::TOP, "");
+    let issues = schema::validate(&root, &model::TOP, "");
     diagnostics.extend(
         issues
             .into_iter()

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::json::{go_indent, strs};
 use crate::model::*;
 use crate::runtime::{idmapping_json, interface_json, mount_json};
-use crate::spec::resources_json;
+use crate::spec::oci_resources;
 use linuxkit_oci_spec::Reference;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -88,154 +88,9 @@ fn mount_value(m: &Mount, f: Fmt) -> Value {
     Value::Object(o)
 }
 
-fn ints(o: &mut Map<String, Value>, fields: &[(&str, Option<i64>)]) {
-    for (k, v) in fields {
-        if let Some(v) = v {
-            o.insert((*k).into(), Value::from(*v));
-        }
-    }
-}
-
-/// `resources` with schema key names, only the keys that are set.
-fn resources_yaml(r: &Resources) -> Value {
-    let mut o = Map::new();
-    if let Some(d) = &r.devices {
-        let arr = d
-            .iter()
-            .map(|d| {
-                let mut x = Map::new();
-                x.insert("allow".into(), Value::Bool(d.allow));
-                put_str(&mut x, "type", &d.r#type);
-                ints(&mut x, &[("major", d.major), ("minor", d.minor)]);
-                put_str(&mut x, "access", &d.access);
-                Value::Object(x)
-            })
-            .collect();
-        o.insert("devices".into(), Value::Array(arr));
-    }
-    if let Some(m) = &r.memory {
-        let mut x = Map::new();
-        ints(
-            &mut x,
-            &[
-                ("limit", m.limit),
-                ("reservation", m.reservation),
-                ("swap", m.swap),
-                ("kernel", m.kernel),
-                ("kernelTCP", m.kernel_tcp),
-                ("swappiness", m.swappiness),
-            ],
-        );
-        if let Some(b) = m.disable_oom_killer {
-            x.insert("disableOOMKiller".into(), Value::Bool(b));
-        }
-        o.insert("memory".into(), Value::Object(x));
-    }
-    if let Some(c) = &r.cpu {
-        let mut x = Map::new();
-        ints(
-            &mut x,
-            &[
-                ("shares", c.shares),
-                ("quota", c.quota),
-                ("period", c.period),
-                ("realtimeRuntime", c.realtime_runtime),
-                ("realtimePeriod", c.realtime_period),
-            ],
-        );
-        put_str(&mut x, "cpus", &c.cpus);
-        put_str(&mut x, "mems", &c.mems);
-        o.insert("cpu".into(), Value::Object(x));
-    }
-    if let Some(p) = &r.pids {
-        let mut x = Map::new();
-        ints(&mut x, &[("limit", p.limit)]);
-        o.insert("pids".into(), Value::Object(x));
-    }
-    if let Some(b) = &r.blockio {
-        let mut x = Map::new();
-        ints(
-            &mut x,
-            &[("weight", b.weight), ("leafWeight", b.leaf_weight)],
-        );
-        if let Some(w) = &b.weight_device {
-            let arr = w
-                .iter()
-                .map(|d| {
-                    let mut y = Map::new();
-                    ints(
-                        &mut y,
-                        &[
-                            ("major", Some(d.major)),
-                            ("minor", Some(d.minor)),
-                            ("weight", d.weight),
-                            ("leafWeight", d.leaf_weight),
-                        ],
-                    );
-                    Value::Object(y)
-                })
-                .collect();
-            x.insert("weightDevice".into(), Value::Array(arr));
-        }
-        for (k, v) in [
-            ("throttleReadBpsDevice", &b.throttle_read_bps_device),
-            ("throttleWriteBpsDevice", &b.throttle_write_bps_device),
-            ("throttleReadIOPSDevice", &b.throttle_read_iops_device),
-            ("throttleWriteIOPSDevice", &b.throttle_write_iops_device),
-        ] {
-            if let Some(v) = v {
-                let arr = v
-                    .iter()
-                    .map(|t| {
-                        let mut y = Map::new();
-                        ints(
-                            &mut y,
-                            &[
-                                ("major", Some(t.major)),
-                                ("minor", Some(t.minor)),
-                                ("rate", Some(t.rate)),
-                            ],
-                        );
-                        Value::Object(y)
-                    })
-                    .collect();
-                x.insert(k.into(), Value::Array(arr));
-            }
-        }
-        o.insert("blockio".into(), Value::Object(x));
-    }
-    if let Some(h) = &r.hugepage_limits {
-        let arr = h
-            .iter()
-            .map(|l| {
-                let mut y = Map::new();
-                ints(
-                    &mut y,
-                    &[("pageSize", Some(l.page_size)), ("limit", Some(l.limit))],
-                );
-                Value::Object(y)
-            })
-            .collect();
-        o.insert("hugepageLimits".into(), Value::Array(arr));
-    }
-    if let Some(n) = &r.network {
-        let mut x = Map::new();
-        ints(&mut x, &[("classID", n.class_id)]);
-        if let Some(p) = &n.priorities {
-            let arr = p
-                .iter()
-                .map(|p| {
-                    let mut y = Map::new();
-                    y.insert("name".into(), Value::String(p.name.clone()));
-                    y.insert("priority".into(), Value::from(p.priority));
-                    Value::Object(y)
-                })
-                .collect();
-            x.insert("priorities".into(), Value::Array(arr));
-        }
-        o.insert("network".into(), Value::Object(x));
-    }
-    Value::Object(o)
+/// A serde-derived value as JSON (serialising the model cannot fail: every map has string keys).
+fn value(x: &impl serde::Serialize) -> Value {
+    serde_json::to_value(x).unwrap_or_default()
 }
 
 fn runtime_value(r: &RuntimeConfig, f: Fmt) -> Value {
@@ -356,8 +211,8 @@ fn image_value(i: &Image, f: Fmt) -> Value {
     put_str(&mut o, "cgroupsPath", &i.cgroups_path);
     if let Some(r) = &i.resources {
         let v = match f {
-            Fmt::Yaml => resources_yaml(r),
-            Fmt::Json => resources_json(r, &[]),
+            Fmt::Yaml => value(r),
+            Fmt::Json => value(&oci_resources(r, &[])),
         };
         o.insert("resources".into(), v);
     }

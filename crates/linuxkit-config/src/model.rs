@@ -13,6 +13,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::Serialize;
+
 /// Where an item was written; ignored by equality so models compare by content.
 #[derive(Debug, Clone, Default, Eq)]
 pub struct Origin {
@@ -41,42 +43,58 @@ impl PartialEq for Origin {
     }
 }
 
-/// A whole (possibly merged) configuration.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Moby {
-    /// `kernel:`.
-    pub kernel: Kernel,
-    /// `init:` image references.
-    pub init: Vec<String>,
-    /// `onboot:` containers.
-    pub onboot: Vec<Image>,
-    /// `onshutdown:` containers.
-    pub onshutdown: Vec<Image>,
-    /// `services:` containers.
-    pub services: Vec<Image>,
-    /// `files:` entries.
-    pub files: Vec<File>,
-    /// `volumes:` entries.
-    pub volumes: Vec<Volume>,
+config_struct! {
+    /// A whole (possibly merged) configuration.
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct Moby in TOP("configuration") {
+        /// `kernel:`.
+        "kernel" => pub kernel: Kernel,
+        /// `init:` image references.
+        "init" => pub init: Vec<String>,
+        /// `onboot:` containers.
+        "onboot" => pub onboot: Vec<Image>,
+        /// `onshutdown:` containers.
+        "onshutdown" => pub onshutdown: Vec<Image>,
+        /// `services:` containers.
+        "services" => pub services: Vec<Image>,
+        /// Accepted for compatibility and ignored, as upstream does.
+        "trust" => pub trust: Option<Trust>,
+        /// `files:` entries.
+        "files" => pub files: Vec<File>,
+        /// `volumes:` entries.
+        "volumes" => pub volumes: Vec<Volume>,
+    }
 }
 
-/// `kernel:` (yaml.md §3).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Kernel {
-    /// Kernel image reference; empty = no kernel.
-    pub image: String,
-    /// Kernel command line.
-    pub cmdline: String,
-    /// Kernel binary name; `""` means the default `kernel`.
-    pub binary: String,
-    /// `None` = absent (`kernel.tar`); `Some("")`/`Some("none")` = no tarball.
-    pub tar: Option<String>,
-    /// Microcode cpio name; `None` = absent.
-    pub ucode: Option<String>,
+config_struct! {
+    /// `trust:` (deprecated upstream; accepted and ignored).
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct Trust in TRUST("trust") {
+        "image" => pub image: Vec<String>,
+        "org" => pub org: Vec<String>,
+    }
+}
+
+config_struct! {
+    /// `kernel:` (yaml.md §3).
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct Kernel in KERNEL("kernel") {
+        /// Kernel image reference; empty = no kernel.
+        "image" => pub image: String,
+        /// Kernel command line.
+        "cmdline" => pub cmdline: String,
+        /// Kernel binary name; `""` means the default `kernel`.
+        "binary" => pub binary: String,
+        /// `None` = absent (`kernel.tar`); `Some("")`/`Some("none")` = no tarball.
+        "tar" => pub tar: Option<String>,
+        /// Microcode cpio name; `None` = absent.
+        "ucode" => pub ucode: Option<String>,
+    }
 }
 
 /// A uid/gid value: a number or a container name (`root`/`""` = 0).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
 pub enum Id {
     /// A number (wraps to u32).
     Int(i64),
@@ -84,229 +102,235 @@ pub enum Id {
     Name(String),
 }
 
-/// An OCI mount as written in `mounts:` / `runtime.mounts:`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Mount {
-    /// `destination`.
-    pub destination: String,
-    /// `type`.
-    pub r#type: String,
-    /// `source`.
-    pub source: String,
-    /// `options`.
-    pub options: Vec<String>,
-    /// `uidmappings`.
-    pub uid_mappings: Vec<IdMapping>,
-    /// `gidmappings`.
-    pub gid_mappings: Vec<IdMapping>,
+config_struct! {
+    /// An OCI mount as written in `mounts:` / `runtime.mounts:`.
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct Mount in MOUNT("mount") {
+        "destination" => pub destination: String,
+        "type" => pub r#type: String,
+        "source" => pub source: String,
+        "options" => pub options: Vec<String>,
+        "uidmappings" => pub uid_mappings: Vec<IdMapping>,
+        "gidmappings" => pub gid_mappings: Vec<IdMapping>,
+    }
 }
 
-/// An id mapping (`hostID`, `containerID`, `size`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IdMapping {
-    /// `containerID`.
-    pub container_id: i64,
-    /// `hostID`.
-    pub host_id: i64,
-    /// `size`.
-    pub size: i64,
+config_struct! {
+    /// An id mapping (`hostID`, `containerID`, `size`).
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct IdMapping in IDMAPPING("id mapping") {
+        "hostID" => pub host_id: i64,
+        "containerID" => pub container_id: i64,
+        "size" => pub size: i64,
+    }
 }
 
-/// A device node (`devices:`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Device {
-    /// `path`; `all` = a wildcard cgroup rule only.
-    pub path: String,
-    /// `type` (`c`, `b`, `a`, ...).
-    pub r#type: String,
-    /// `major`.
-    pub major: i64,
-    /// `minor`.
-    pub minor: i64,
-    /// `mode`, an octal string.
-    pub mode: String,
+config_struct! {
+    /// A device node (`devices:`).
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Device in DEVICE("device") {
+        /// `path`; `all` = a wildcard cgroup rule only.
+        "path" => pub path: String,
+        /// `type` (`c`, `b`, `a`, ...).
+        "type" => pub r#type: String,
+        "major" => pub major: i64,
+        "minor" => pub minor: i64,
+        /// `mode`, an octal string.
+        "mode" => pub mode: String,
+    }
 }
 
-/// `resources:` (OCI `linux.resources`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Resources {
-    /// `devices`.
-    pub devices: Option<Vec<DeviceCgroup>>,
-    /// `memory`.
-    pub memory: Option<Memory>,
-    /// `cpu`.
-    pub cpu: Option<Cpu>,
-    /// `pids`.
-    pub pids: Option<Pids>,
-    /// `blockio` (OCI `blockIO`).
-    pub blockio: Option<BlockIo>,
-    /// `hugepageLimits`.
-    pub hugepage_limits: Option<Vec<HugepageLimit>>,
-    /// `network`.
-    pub network: Option<Network>,
+config_struct! {
+    /// `resources:` (OCI `linux.resources`).
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct Resources in RESOURCES("resources") {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "devices" => pub devices: Option<Vec<DeviceCgroup>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "memory" => pub memory: Option<Memory>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "cpu" => pub cpu: Option<Cpu>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "pids" => pub pids: Option<Pids>,
+        /// `blockio` (OCI `blockIO`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "blockio" => pub blockio: Option<BlockIo>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "hugepageLimits" => pub hugepage_limits: Option<Vec<HugepageLimit>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "network" => pub network: Option<Network>,
+    }
 }
 
-/// A device cgroup rule.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DeviceCgroup {
-    /// `allow`.
-    pub allow: bool,
-    /// `type`.
-    pub r#type: Option<String>,
-    /// `major`.
-    pub major: Option<i64>,
-    /// `minor`.
-    pub minor: Option<i64>,
-    /// `access`.
-    pub access: Option<String>,
+config_struct! {
+    /// A device cgroup rule.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct DeviceCgroup in DEVICECGROUP("device cgroup rule") {
+        "allow" => pub allow: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "type" => pub r#type: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "major" => pub major: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "minor" => pub minor: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "access" => pub access: Option<String>,
+    }
 }
 
-/// `resources.memory`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Memory {
-    /// `limit`.
-    pub limit: Option<i64>,
-    /// `reservation`.
-    pub reservation: Option<i64>,
-    /// `swap`.
-    pub swap: Option<i64>,
-    /// `kernel`.
-    pub kernel: Option<i64>,
-    /// `kernelTCP`.
-    pub kernel_tcp: Option<i64>,
-    /// `swappiness`.
-    pub swappiness: Option<i64>,
-    /// `disableOOMKiller`.
-    pub disable_oom_killer: Option<bool>,
+config_struct! {
+    /// `resources.memory`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Memory in MEMORY("memory") {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "limit" => pub limit: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "reservation" => pub reservation: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "swap" => pub swap: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "kernel" => pub kernel: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "kernelTCP" => pub kernel_tcp: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "swappiness" => pub swappiness: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "disableOOMKiller" => pub disable_oom_killer: Option<bool>,
+    }
 }
 
-/// `resources.cpu`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Cpu {
-    /// `shares`.
-    pub shares: Option<i64>,
-    /// `quota`.
-    pub quota: Option<i64>,
-    /// `period`.
-    pub period: Option<i64>,
-    /// `realtimeRuntime`.
-    pub realtime_runtime: Option<i64>,
-    /// `realtimePeriod`.
-    pub realtime_period: Option<i64>,
-    /// `cpus`.
-    pub cpus: Option<String>,
-    /// `mems`.
-    pub mems: Option<String>,
+config_struct! {
+    /// `resources.cpu`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Cpu in CPU("cpu") {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "shares" => pub shares: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "quota" => pub quota: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "period" => pub period: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "realtimeRuntime" => pub realtime_runtime: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "realtimePeriod" => pub realtime_period: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "cpus" => pub cpus: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "mems" => pub mems: Option<String>,
+    }
 }
 
-/// `resources.pids`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Pids {
-    /// `limit`.
-    pub limit: Option<i64>,
+config_struct! {
+    /// `resources.pids`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Pids in PIDS("pids") {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "limit" => pub limit: Option<i64>,
+    }
 }
 
-/// `resources.blockio`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct BlockIo {
-    /// `weight`.
-    pub weight: Option<i64>,
-    /// `leafWeight`.
-    pub leaf_weight: Option<i64>,
-    /// `weightDevice`.
-    pub weight_device: Option<Vec<WeightDevice>>,
+config_struct! {
+    /// `resources.blockio`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct BlockIo in BLOCKIO("blockio") {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "weight" => pub weight: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "leafWeight" => pub leaf_weight: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "weightDevice" => pub weight_device: Option<Vec<WeightDevice>>,
     /// `throttleReadBpsDevice`.
-    pub throttle_read_bps_device: Option<Vec<ThrottleDevice>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+        "throttleReadBpsDevice" => pub throttle_read_bps_device: Option<Vec<ThrottleDevice>>,
     /// `throttleWriteBpsDevice`.
-    pub throttle_write_bps_device: Option<Vec<ThrottleDevice>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+        "throttleWriteBpsDevice" => pub throttle_write_bps_device: Option<Vec<ThrottleDevice>>,
     /// `throttleReadIOPSDevice`.
-    pub throttle_read_iops_device: Option<Vec<ThrottleDevice>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+        "throttleReadIOPSDevice" => pub throttle_read_iops_device: Option<Vec<ThrottleDevice>>,
     /// `throttleWriteIOPSDevice`.
-    pub throttle_write_iops_device: Option<Vec<ThrottleDevice>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+        "throttleWriteIOPSDevice" => pub throttle_write_iops_device: Option<Vec<ThrottleDevice>>,
+    }
 }
 
-/// A block-IO weight device.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct WeightDevice {
-    /// `major`.
-    pub major: i64,
-    /// `minor`.
-    pub minor: i64,
-    /// `weight`.
-    pub weight: Option<i64>,
-    /// `leafWeight`.
-    pub leaf_weight: Option<i64>,
+config_struct! {
+    /// A block-IO weight device.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct WeightDevice in WEIGHTDEVICE("weight device") {
+        "major" => pub major: i64,
+        "minor" => pub minor: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "weight" => pub weight: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "leafWeight" => pub leaf_weight: Option<i64>,
+    }
 }
 
-/// A block-IO throttle device.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ThrottleDevice {
-    /// `major`.
-    pub major: i64,
-    /// `minor`.
-    pub minor: i64,
-    /// `rate`.
-    pub rate: i64,
+config_struct! {
+    /// A block-IO throttle device.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct ThrottleDevice in THROTTLEDEVICE("throttle device") {
+        "major" => pub major: i64,
+        "minor" => pub minor: i64,
+        "rate" => pub rate: i64,
+    }
 }
 
-/// A hugepage limit. The schema types `pageSize` as an integer; the OCI spec
-/// wants a string, so it is emitted as the decimal string.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HugepageLimit {
-    /// `pageSize`.
-    pub page_size: i64,
-    /// `limit`.
-    pub limit: i64,
+config_struct! {
+    /// A hugepage limit. The schema types `pageSize` as an integer; the OCI spec
+    /// wants a string, so it is emitted as the decimal string.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct HugepageLimit in HUGEPAGELIMIT("hugepage limit") {
+        "pageSize" => pub page_size: i64,
+        "limit" => pub limit: i64,
+    }
 }
 
-/// `resources.network`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Network {
-    /// `classID`.
-    pub class_id: Option<i64>,
-    /// `priorities`.
-    pub priorities: Option<Vec<InterfacePriority>>,
+config_struct! {
+    /// `resources.network`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Network in NETWORK("network") {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "classID" => pub class_id: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "priorities" => pub priorities: Option<Vec<InterfacePriority>>,
+    }
 }
 
-/// A network interface priority.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct InterfacePriority {
-    /// `name`.
-    pub name: String,
-    /// `priority`.
-    pub priority: i64,
+config_struct! {
+    /// A network interface priority.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct InterfacePriority in INTERFACEPRIORITY("interface priority") {
+        "name" => pub name: String,
+        "priority" => pub priority: i64,
+    }
 }
 
-/// `runtime.interfaces[]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Interface {
-    /// `name`.
-    pub name: String,
-    /// `add` (e.g. `veth`).
-    pub add: String,
-    /// `peer`.
-    pub peer: String,
-    /// `createInRoot`.
-    pub create_in_root: bool,
+config_struct! {
+    /// `runtime.interfaces[]`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Interface in INTERFACE("interface") {
+        "name" => pub name: String,
+        /// `add` (e.g. `veth`).
+        "add" => pub add: String,
+        "peer" => pub peer: String,
+        "createInRoot" => pub create_in_root: bool,
+    }
 }
 
-/// `runtime.bindNS` as written (each key optional).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct BindNs {
-    /// `cgroup`.
-    pub cgroup: Option<String>,
-    /// `ipc`.
-    pub ipc: Option<String>,
-    /// `mnt`.
-    pub mnt: Option<String>,
-    /// `net`.
-    pub net: Option<String>,
-    /// `pid`.
-    pub pid: Option<String>,
-    /// `user`.
-    pub user: Option<String>,
-    /// `uts`.
-    pub uts: Option<String>,
+config_struct! {
+    /// `runtime.bindNS` as written (each key optional).
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct BindNs in NAMESPACES("bindNS") {
+        "cgroup" => pub cgroup: Option<String>,
+        "ipc" => pub ipc: Option<String>,
+        "mnt" => pub mnt: Option<String>,
+        "net" => pub net: Option<String>,
+        "pid" => pub pid: Option<String>,
+        "user" => pub user: Option<String>,
+        "uts" => pub uts: Option<String>,
+    }
 }
 
 impl BindNs {
@@ -316,117 +340,85 @@ impl BindNs {
     }
 }
 
-/// `runtime:` as written in yaml or label (merged by [`crate::oci_spec`]).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RuntimeConfig {
-    /// `cgroups`.
-    pub cgroups: Option<Vec<String>>,
-    /// `mounts`.
-    pub mounts: Option<Vec<Mount>>,
-    /// `mkdir`.
-    pub mkdir: Option<Vec<String>>,
-    /// `interfaces`.
-    pub interfaces: Option<Vec<Interface>>,
-    /// `bindNS`.
-    pub bind_ns: BindNs,
-    /// `namespace`.
-    pub namespace: Option<String>,
+config_struct! {
+    /// `runtime:` as written in yaml or label (merged by [`crate::oci_spec`]).
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct RuntimeConfig in RUNTIME("runtime") {
+        "cgroups" => pub cgroups: Option<Vec<String>>,
+        "mounts" => pub mounts: Option<Vec<Mount>>,
+        "mkdir" => pub mkdir: Option<Vec<String>>,
+        "interfaces" => pub interfaces: Option<Vec<Interface>>,
+        "bindNS" => pub bind_ns: BindNs,
+        "namespace" => pub namespace: Option<String>,
+    }
 }
 
-/// An image entry of `onboot`/`onshutdown`/`services`, or a parsed label (yaml.md §4).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Image {
-    /// `name`.
-    pub name: String,
-    /// `image`.
-    pub image: String,
-    /// `capabilities`.
-    pub capabilities: Option<Vec<String>>,
-    /// `capabilities.add`.
-    pub capabilities_add: Option<Vec<String>>,
-    /// `ambient`.
-    pub ambient: Option<Vec<String>>,
-    /// `mounts`.
-    pub mounts: Option<Vec<Mount>>,
-    /// `binds`.
-    pub binds: Option<Vec<String>>,
-    /// `binds.add`.
-    pub binds_add: Option<Vec<String>>,
-    /// `devices`.
-    pub devices: Option<Vec<Device>>,
-    /// `tmpfs`.
-    pub tmpfs: Option<Vec<String>>,
-    /// `command`.
-    pub command: Option<Vec<String>>,
-    /// `env`.
-    pub env: Option<Vec<String>>,
-    /// `cwd` (empty counts as unset).
-    pub cwd: Option<String>,
-    /// `net` (empty counts as unset).
-    pub net: Option<String>,
-    /// `pid` (empty counts as unset).
-    pub pid: Option<String>,
-    /// `ipc` (empty counts as unset).
-    pub ipc: Option<String>,
-    /// `uts` (empty counts as unset).
-    pub uts: Option<String>,
-    /// `userns` (empty counts as unset).
-    pub userns: Option<String>,
-    /// `hostname` (empty counts as unset).
-    pub hostname: Option<String>,
-    /// `readonly`.
-    pub readonly: Option<bool>,
-    /// `maskedPaths`.
-    pub masked_paths: Option<Vec<String>>,
-    /// `readonlyPaths`.
-    pub readonly_paths: Option<Vec<String>>,
-    /// `uid`.
-    pub uid: Option<Id>,
-    /// `gid`.
-    pub gid: Option<Id>,
-    /// `additionalGids`.
-    pub additional_gids: Option<Vec<Id>>,
-    /// `noNewPrivileges`.
-    pub no_new_privileges: Option<bool>,
-    /// `oomScoreAdj`.
-    pub oom_score_adj: Option<i64>,
-    /// `rootfsPropagation`.
-    pub rootfs_propagation: Option<String>,
-    /// `cgroupsPath`.
-    pub cgroups_path: Option<String>,
-    /// `resources`.
-    pub resources: Option<Resources>,
-    /// `sysctl`.
-    pub sysctl: Option<BTreeMap<String, String>>,
-    /// `rlimits`.
-    pub rlimits: Option<Vec<String>>,
-    /// `uidMappings`.
-    pub uid_mappings: Option<Vec<IdMapping>>,
-    /// `gidMappings`.
-    pub gid_mappings: Option<Vec<IdMapping>>,
-    /// `annotations`.
-    pub annotations: Option<BTreeMap<String, String>>,
-    /// `runtime`.
-    pub runtime: Option<RuntimeConfig>,
-    /// Where the entry's `name` was written (for messages; ignored by `==`).
-    pub origin: Origin,
+config_struct! {
+    /// An image entry of `onboot`/`onshutdown`/`services`, or a parsed label (yaml.md §4).
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct Image in IMAGE("image entry", required ["name", "image"]) {
+        "name" => pub name: String,
+        "image" => pub image: String,
+        "capabilities" => pub capabilities: Option<Vec<String>>,
+        "capabilities.add" => pub capabilities_add: Option<Vec<String>>,
+        "ambient" => pub ambient: Option<Vec<String>>,
+        "mounts" => pub mounts: Option<Vec<Mount>>,
+        "binds" => pub binds: Option<Vec<String>>,
+        "binds.add" => pub binds_add: Option<Vec<String>>,
+        "devices" => pub devices: Option<Vec<Device>>,
+        "tmpfs" => pub tmpfs: Option<Vec<String>>,
+        "command" => pub command: Option<Vec<String>>,
+        "env" => pub env: Option<Vec<String>>,
+        /// `cwd` (empty counts as unset).
+        "cwd" => pub cwd: Option<String>,
+        /// `net` (empty counts as unset).
+        "net" => pub net: Option<String>,
+        /// `pid` (empty counts as unset).
+        "pid" => pub pid: Option<String>,
+        /// `ipc` (empty counts as unset).
+        "ipc" => pub ipc: Option<String>,
+        /// `uts` (empty counts as unset).
+        "uts" => pub uts: Option<String>,
+        /// `userns` (empty counts as unset).
+        "userns" => pub userns: Option<String>,
+        /// `hostname` (empty counts as unset).
+        "hostname" => pub hostname: Option<String>,
+        "readonly" => pub readonly: Option<bool>,
+        "maskedPaths" => pub masked_paths: Option<Vec<String>>,
+        "readonlyPaths" => pub readonly_paths: Option<Vec<String>>,
+        "uid" => pub uid: Option<Id>,
+        "gid" => pub gid: Option<Id>,
+        "additionalGids" => pub additional_gids: Option<Vec<Id>>,
+        "noNewPrivileges" => pub no_new_privileges: Option<bool>,
+        "oomScoreAdj" => pub oom_score_adj: Option<i64>,
+        "rootfsPropagation" => pub rootfs_propagation: Option<String>,
+        "cgroupsPath" => pub cgroups_path: Option<String>,
+        "resources" => pub resources: Option<Resources>,
+        "sysctl" => pub sysctl: Option<BTreeMap<String, String>>,
+        "rlimits" => pub rlimits: Option<Vec<String>>,
+        "uidMappings" => pub uid_mappings: Option<Vec<IdMapping>>,
+        "gidMappings" => pub gid_mappings: Option<Vec<IdMapping>>,
+        "annotations" => pub annotations: Option<BTreeMap<String, String>>,
+        "runtime" => pub runtime: Option<RuntimeConfig>,
+    }
+    origin at "name"
 }
 
-/// A `volumes:` entry (yaml.md §11).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Volume {
-    /// `name` (`^[a-z0-9_-]*$`).
-    pub name: String,
-    /// `image`, empty = blank volume.
-    pub image: String,
-    /// `readonly`.
-    pub readonly: bool,
-    /// `format`: `""`, `oci` or `filesystem`.
-    pub format: String,
-    /// `platforms` (for `oci`).
-    pub platforms: Vec<String>,
-    /// Where the entry's `name` was written (ignored by `==`).
-    pub origin: Origin,
+config_struct! {
+    /// A `volumes:` entry (yaml.md §11).
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct Volume in VOLUME("volume entry") {
+        /// `name` (`^[a-z0-9_-]*$`).
+        "name" => pub name: String,
+        /// `image`, empty = blank volume.
+        "image" => pub image: String,
+        "readonly" => pub readonly: bool,
+        /// `format`: `""`, `oci` or `filesystem`.
+        "format" one of ["oci", "filesystem"] => pub format: String,
+        /// `platforms` (for `oci`).
+        "platforms" => pub platforms: Vec<String>,
+    }
+    origin at "name"
 }
 
 impl Volume {
@@ -436,31 +428,27 @@ impl Volume {
     }
 }
 
-/// A `files:` entry (yaml.md §10).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct File {
-    /// `path`.
-    pub path: String,
-    /// `directory`.
-    pub directory: bool,
-    /// `symlink` target (empty = not a symlink).
-    pub symlink: String,
-    /// `contents` (`Some("")` is an empty file).
-    pub contents: Option<String>,
-    /// `source` on the build host.
-    pub source: String,
-    /// `metadata` (`yaml`/`json`).
-    pub metadata: String,
-    /// `optional`.
-    pub optional: bool,
-    /// `mode`, an octal string.
-    pub mode: String,
-    /// `uid`.
-    pub uid: Option<Id>,
-    /// `gid`.
-    pub gid: Option<Id>,
-    /// Where the entry is in the YAML (compares equal to any other origin).
-    pub origin: Origin,
+config_struct! {
+    /// A `files:` entry (yaml.md §10).
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct File in FILE("file entry") {
+        "path" => pub path: String,
+        "directory" => pub directory: bool,
+        /// `symlink` target (empty = not a symlink).
+        "symlink" => pub symlink: String,
+        /// `contents` (`Some("")` is an empty file).
+        "contents" => pub contents: Option<String>,
+        /// `source` on the build host.
+        "source" => pub source: String,
+        /// `metadata` (`yaml`/`json`).
+        "metadata" => pub metadata: String,
+        "optional" => pub optional: bool,
+        /// `mode`, an octal string.
+        "mode" => pub mode: String,
+        "uid" => pub uid: Option<Id>,
+        "gid" => pub gid: Option<Id>,
+    }
+    origin at "path"
 }
 
 /// Container name → allocated uid/gid number (yaml.md §6.9).

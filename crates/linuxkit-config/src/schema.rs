@@ -1,7 +1,7 @@
 //! The configuration schema (yaml.md §2) and its validator.
 //!
-//! The schema is a static description ([`Ty`], [`Obj`]) of upstream's JSON
-//! schema: every object rejects unknown keys except the two map-of-string
+//! The schema ([`Ty`], [`Obj`]) of upstream's JSON schema is generated from
+//! the model's declarations (`config_struct!` in `decode.rs`): every object rejects unknown keys except the two map-of-string
 //! types (`sysctl`, `annotations`). The validator walks a [`Node`] tree and
 //! reports *every* problem in document order, each with the node's position
 //! and, where one helps, a hint (closest valid key by edit distance, how to
@@ -11,7 +11,8 @@ use crate::yaml::{Node, Value};
 
 /// A schema type.
 #[derive(Debug)]
-pub(crate) enum Ty {
+#[allow(missing_docs)]
+pub enum Ty {
     Str,
     Bool,
     Int,
@@ -21,341 +22,83 @@ pub(crate) enum Ty {
     Enum(&'static [&'static str]),
     /// A mapping whose values must be strings.
     MapStr,
-    List(&'static Ty),
+    /// A list; the element type is computed on demand (types are derived from
+    /// Rust types in `decode.rs`, and generic statics are not possible).
+    List(fn() -> Ty),
+    /// An object with a fixed set of keys.
     Obj(&'static Obj),
+    /// A type with its own check (e.g. `build.yml`'s octal modes).
+    Custom(&'static Custom),
+}
+
+/// A type checked by a function of its own.
+#[derive(Debug)]
+pub struct Custom {
+    /// What a value must be, for messages ("an octal mode such as \"0644\"").
+    pub expected: &'static str,
+    /// Check `node` at `path`, pushing every problem (see [`mismatch`]).
+    pub check: fn(node: &Node, path: &str, out: &mut Vec<Issue>),
+}
+
+/// One key of an object, declared through `config_struct!` (`decode.rs`).
+#[derive(Debug)]
+pub struct Field {
+    /// The YAML key.
+    pub key: &'static str,
+    /// Its type.
+    pub ty: fn() -> Ty,
+    /// If not empty, the only values allowed (the type is then a string).
+    pub one_of: &'static [&'static str],
+}
+
+impl Field {
+    fn ty(&self) -> Ty {
+        if self.one_of.is_empty() {
+            (self.ty)()
+        } else {
+            Ty::Enum(self.one_of)
+        }
+    }
 }
 
 /// An object type with a fixed set of keys.
 #[derive(Debug)]
-pub(crate) struct Obj {
+pub struct Obj {
     /// Human name used in messages, e.g. "image entry".
     pub name: &'static str,
-    pub fields: &'static [(&'static str, Ty)],
+    /// Its keys, in declaration order.
+    pub fields: &'static [Field],
+    /// Keys that must be present.
     pub required: &'static [&'static str],
+    /// `Some(place)`: unknown keys are reported as "unknown field `k` {place}"
+    /// (`build.yml`'s wording, e.g. "in contents") instead of naming the path.
+    pub place: Option<&'static str>,
 }
 
-pub(crate) static KERNEL: Obj = Obj {
-    name: "kernel",
-    fields: &[
-        ("image", Ty::Str),
-        ("cmdline", Ty::Str),
-        ("binary", Ty::Str),
-        ("tar", Ty::Str),
-        ("ucode", Ty::Str),
-    ],
-    required: &[],
-};
-
-pub(crate) static FILE: Obj = Obj {
-    name: "file entry",
-    fields: &[
-        ("path", Ty::Str),
-        ("directory", Ty::Bool),
-        ("symlink", Ty::Str),
-        ("contents", Ty::Str),
-        ("source", Ty::Str),
-        ("metadata", Ty::Str),
-        ("optional", Ty::Bool),
-        ("mode", Ty::Str),
-        ("uid", Ty::StrOrInt),
-        ("gid", Ty::StrOrInt),
-    ],
-    required: &[],
-};
-
-pub(crate) static VOLUME: Obj = Obj {
-    name: "volume entry",
-    fields: &[
-        ("name", Ty::Str),
-        ("image", Ty::Str),
-        ("readonly", Ty::Bool),
-        ("format", Ty::Enum(&["oci", "filesystem"])),
-        ("platforms", Ty::List(&Ty::Str)),
-    ],
-    required: &[],
-};
-
-static TRUST: Obj = Obj {
-    name: "trust",
-    fields: &[("image", Ty::List(&Ty::Str)), ("org", Ty::List(&Ty::Str))],
-    required: &[],
-};
-
-pub(crate) static IDMAPPING: Obj = Obj {
-    name: "id mapping",
-    fields: &[
-        ("hostID", Ty::Int),
-        ("containerID", Ty::Int),
-        ("size", Ty::Int),
-    ],
-    required: &[],
-};
-
-pub(crate) static MOUNT: Obj = Obj {
-    name: "mount",
-    fields: &[
-        ("destination", Ty::Str),
-        ("type", Ty::Str),
-        ("source", Ty::Str),
-        ("options", Ty::List(&Ty::Str)),
-        ("uidmappings", Ty::List(&Ty::Obj(&IDMAPPING))),
-        ("gidmappings", Ty::List(&Ty::Obj(&IDMAPPING))),
-    ],
-    required: &[],
-};
-
-static DEVICE: Obj = Obj {
-    name: "device",
-    fields: &[
-        ("path", Ty::Str),
-        ("type", Ty::Str),
-        ("major", Ty::Int),
-        ("minor", Ty::Int),
-        ("mode", Ty::Str),
-    ],
-    required: &[],
-};
-
-static DEVICECGROUP: Obj = Obj {
-    name: "device cgroup rule",
-    fields: &[
-        ("allow", Ty::Bool),
-        ("type", Ty::Str),
-        ("major", Ty::Int),
-        ("minor", Ty::Int),
-        ("access", Ty::Str),
-    ],
-    required: &[],
-};
-
-static MEMORY: Obj = Obj {
-    name: "memory",
-    fields: &[
-        ("limit", Ty::Int),
-        ("reservation", Ty::Int),
-        ("swap", Ty::Int),
-        ("kernel", Ty::Int),
-        ("kernelTCP", Ty::Int),
-        ("swappiness", Ty::Int),
-        ("disableOOMKiller", Ty::Bool),
-    ],
-    required: &[],
-};
-
-static CPU: Obj = Obj {
-    name: "cpu",
-    fields: &[
-        ("shares", Ty::Int),
-        ("quota", Ty::Int),
-        ("period", Ty::Int),
-        ("realtimeRuntime", Ty::Int),
-        ("realtimePeriod", Ty::Int),
-        ("cpus", Ty::Str),
-        ("mems", Ty::Str),
-    ],
-    required: &[],
-};
-
-static PIDS: Obj = Obj {
-    name: "pids",
-    fields: &[("limit", Ty::Int)],
-    required: &[],
-};
-
-static WEIGHTDEVICE: Obj = Obj {
-    name: "weight device",
-    fields: &[
-        ("major", Ty::Int),
-        ("minor", Ty::Int),
-        ("weight", Ty::Int),
-        ("leafWeight", Ty::Int),
-    ],
-    required: &[],
-};
-
-static THROTTLEDEVICE: Obj = Obj {
-    name: "throttle device",
-    fields: &[("major", Ty::Int), ("minor", Ty::Int), ("rate", Ty::Int)],
-    required: &[],
-};
-
-static BLOCKIO: Obj = Obj {
-    name: "blockio",
-    fields: &[
-        ("weight", Ty::Int),
-        ("leafWeight", Ty::Int),
-        ("weightDevice", Ty::List(&Ty::Obj(&WEIGHTDEVICE))),
-        ("throttleReadBpsDevice", Ty::List(&Ty::Obj(&THROTTLEDEVICE))),
-        (
-            "throttleWriteBpsDevice",
-            Ty::List(&Ty::Obj(&THROTTLEDEVICE)),
-        ),
-        (
-            "throttleReadIOPSDevice",
-            Ty::List(&Ty::Obj(&THROTTLEDEVICE)),
-        ),
-        (
-            "throttleWriteIOPSDevice",
-            Ty::List(&Ty::Obj(&THROTTLEDEVICE)),
-        ),
-    ],
-    required: &[],
-};
-
-static HUGEPAGELIMIT: Obj = Obj {
-    name: "hugepage limit",
-    fields: &[("pageSize", Ty::Int), ("limit", Ty::Int)],
-    required: &[],
-};
-
-static INTERFACEPRIORITY: Obj = Obj {
-    name: "interface priority",
-    fields: &[("name", Ty::Str), ("priority", Ty::Int)],
-    required: &[],
-};
-
-static NETWORK: Obj = Obj {
-    name: "network",
-    fields: &[
-        ("classID", Ty::Int),
-        ("priorities", Ty::List(&Ty::Obj(&INTERFACEPRIORITY))),
-    ],
-    required: &[],
-};
-
-static RESOURCES: Obj = Obj {
-    name: "resources",
-    fields: &[
-        ("devices", Ty::List(&Ty::Obj(&DEVICECGROUP))),
-        ("memory", Ty::Obj(&MEMORY)),
-        ("cpu", Ty::Obj(&CPU)),
-        ("pids", Ty::Obj(&PIDS)),
-        ("blockio", Ty::Obj(&BLOCKIO)),
-        ("hugepageLimits", Ty::List(&Ty::Obj(&HUGEPAGELIMIT))),
-        ("network", Ty::Obj(&NETWORK)),
-    ],
-    required: &[],
-};
-
-static INTERFACE: Obj = Obj {
-    name: "interface",
-    fields: &[
-        ("name", Ty::Str),
-        ("add", Ty::Str),
-        ("peer", Ty::Str),
-        ("createInRoot", Ty::Bool),
-    ],
-    required: &[],
-};
-
-static NAMESPACES: Obj = Obj {
-    name: "bindNS",
-    fields: &[
-        ("cgroup", Ty::Str),
-        ("ipc", Ty::Str),
-        ("mnt", Ty::Str),
-        ("net", Ty::Str),
-        ("pid", Ty::Str),
-        ("user", Ty::Str),
-        ("uts", Ty::Str),
-    ],
-    required: &[],
-};
-
-static RUNTIME: Obj = Obj {
-    name: "runtime",
-    fields: &[
-        ("cgroups", Ty::List(&Ty::Str)),
-        ("mounts", Ty::List(&Ty::Obj(&MOUNT))),
-        ("mkdir", Ty::List(&Ty::Str)),
-        ("interfaces", Ty::List(&Ty::Obj(&INTERFACE))),
-        ("bindNS", Ty::Obj(&NAMESPACES)),
-        ("namespace", Ty::Str),
-    ],
-    required: &[],
-};
-
-/// The fields of an image entry; shared by [`IMAGE`] and [`LABEL`].
-static IMAGE_FIELDS: &[(&str, Ty)] = &[
-    ("name", Ty::Str),
-    ("image", Ty::Str),
-    ("capabilities", Ty::List(&Ty::Str)),
-    ("capabilities.add", Ty::List(&Ty::Str)),
-    ("ambient", Ty::List(&Ty::Str)),
-    ("mounts", Ty::List(&Ty::Obj(&MOUNT))),
-    ("binds", Ty::List(&Ty::Str)),
-    ("binds.add", Ty::List(&Ty::Str)),
-    ("devices", Ty::List(&Ty::Obj(&DEVICE))),
-    ("tmpfs", Ty::List(&Ty::Str)),
-    ("command", Ty::List(&Ty::Str)),
-    ("env", Ty::List(&Ty::Str)),
-    ("cwd", Ty::Str),
-    ("net", Ty::Str),
-    ("pid", Ty::Str),
-    ("ipc", Ty::Str),
-    ("uts", Ty::Str),
-    ("userns", Ty::Str),
-    ("hostname", Ty::Str),
-    ("readonly", Ty::Bool),
-    ("maskedPaths", Ty::List(&Ty::Str)),
-    ("readonlyPaths", Ty::List(&Ty::Str)),
-    ("uid", Ty::StrOrInt),
-    ("gid", Ty::StrOrInt),
-    ("additionalGids", Ty::List(&Ty::StrOrInt)),
-    ("noNewPrivileges", Ty::Bool),
-    ("oomScoreAdj", Ty::Int),
-    ("rootfsPropagation", Ty::Str),
-    ("cgroupsPath", Ty::Str),
-    ("resources", Ty::Obj(&RESOURCES)),
-    ("sysctl", Ty::MapStr),
-    ("rlimits", Ty::List(&Ty::Str)),
-    ("uidMappings", Ty::List(&Ty::Obj(&IDMAPPING))),
-    ("gidMappings", Ty::List(&Ty::Obj(&IDMAPPING))),
-    ("annotations", Ty::MapStr),
-    ("runtime", Ty::Obj(&RUNTIME)),
-];
-
-/// An `onboot`/`onshutdown`/`services` entry.
-pub(crate) static IMAGE: Obj = Obj {
-    name: "image entry",
-    fields: IMAGE_FIELDS,
-    required: &["name", "image"],
-};
-
-/// An `org.mobyproject.config` label (name/image are checked separately).
+/// An `org.mobyproject.config` label: an image entry's keys, none required
+/// (name/image are checked separately).
 pub(crate) static LABEL: Obj = Obj {
     name: "org.mobyproject.config label",
-    fields: IMAGE_FIELDS,
+    fields: crate::model::Image::FIELDS,
     required: &[],
-};
-
-/// The top level of a configuration file.
-pub(crate) static TOP: Obj = Obj {
-    name: "configuration",
-    fields: &[
-        ("kernel", Ty::Obj(&KERNEL)),
-        ("init", Ty::List(&Ty::Str)),
-        ("onboot", Ty::List(&Ty::Obj(&IMAGE))),
-        ("onshutdown", Ty::List(&Ty::Obj(&IMAGE))),
-        ("services", Ty::List(&Ty::Obj(&IMAGE))),
-        ("trust", Ty::Obj(&TRUST)),
-        ("files", Ty::List(&Ty::Obj(&FILE))),
-        ("volumes", Ty::List(&Ty::Obj(&VOLUME))),
-    ],
-    required: &[],
+    place: None,
 };
 
 /// A schema violation at a position.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Issue {
+pub struct Issue {
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column.
     pub column: usize,
+    /// What is wrong.
     pub message: String,
+    /// What to do about it.
     pub hint: Option<String>,
 }
 
 /// Validate `node` against object type `obj`; `path` prefixes key names in messages.
-pub(crate) fn validate(node: &Node, obj: &'static Obj, path: &str) -> Vec<Issue> {
+pub fn validate(node: &Node, obj: &'static Obj, path: &str) -> Vec<Issue> {
     let mut out = Vec::new();
     check(node, &Ty::Obj(obj), path, &mut out);
     out
@@ -371,12 +114,13 @@ fn join(path: &str, key: &str) -> String {
 
 fn ty_name(ty: &Ty) -> &'static str {
     match ty {
+        Ty::Custom(c) => c.expected,
         Ty::Str | Ty::Enum(_) => "a string",
         Ty::Bool => "a boolean (true or false)",
         Ty::Int => "an integer",
         Ty::StrOrInt => "a string or an integer",
         Ty::MapStr => "a mapping of strings to strings",
-        Ty::List(inner) => match inner {
+        Ty::List(inner) => match inner() {
             Ty::Str => "a list of strings",
             Ty::StrOrInt => "a list of strings or integers",
             _ => "a list",
@@ -437,7 +181,8 @@ fn type_hint(node: &Node, ty: &Ty, path: &str) -> Option<String> {
     }
 }
 
-fn mismatch(node: &Node, ty: &Ty, path: &str, out: &mut Vec<Issue>) {
+/// Report that `node` at `path` is not of type `ty`.
+pub fn mismatch(node: &Node, ty: &Ty, path: &str, out: &mut Vec<Issue>) {
     out.push(Issue {
         line: node.line,
         column: node.column,
@@ -519,11 +264,13 @@ fn check(node: &Node, ty: &Ty, path: &str, out: &mut Vec<Issue>) {
             }
         }
         (Ty::List(inner), Value::Seq(items)) => {
+            let inner = inner();
             for (i, item) in items.iter().enumerate() {
-                check(item, inner, &format!("{path}[{i}]"), out);
+                check(item, &inner, &format!("{path}[{i}]"), out);
             }
         }
         (Ty::Obj(obj), Value::Map(pairs)) => check_obj(node, obj, pairs, path, out),
+        (Ty::Custom(c), _) => (c.check)(node, path, out),
         _ => mismatch(node, ty, path, out),
     }
 }
@@ -551,20 +298,22 @@ fn check_obj(
     path: &str,
     out: &mut Vec<Issue>,
 ) {
-    let names: Vec<&str> = obj.fields.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = obj.fields.iter().map(|f| f.key).collect();
     for (k, v) in pairs {
         let Some(ks) = k.as_str() else {
             key_not_string(k, if path.is_empty() { "top level" } else { path }, out);
             continue;
         };
-        match obj.fields.iter().find(|(n, _)| *n == ks) {
-            Some((_, fty)) => check(v, fty, &join(path, ks), out),
+        match obj.fields.iter().find(|f| f.key == ks) {
+            Some(f) => check(v, &f.ty(), &join(path, ks), out),
             None => {
                 let hint = match closest(ks, &names) {
                     Some(c) => format!("did you mean `{c}`?"),
                     None => format!("valid keys are: {}", names.join(", ")),
                 };
-                let place = if path.is_empty() {
+                let place = if let Some(p) = obj.place {
+                    p.to_string()
+                } else if path.is_empty() {
                     "at the top level".to_string()
                 } else if path == obj.name {
                     format!("in `{path}`")
@@ -593,7 +342,7 @@ fn check_obj(
 }
 
 /// The candidate closest to `word` by edit distance, if close enough to be a likely typo.
-pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lw = word.to_ascii_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
@@ -632,7 +381,7 @@ mod tests {
 
     #[test]
     fn closest_keys() {
-        let names: Vec<&str> = IMAGE.fields.iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> = crate::model::IMAGE.fields.iter().map(|f| f.key).collect();
         assert_eq!(closest("capabilites", &names), Some("capabilities"));
         assert_eq!(closest("bind", &names), Some("binds"));
         assert_eq!(closest("colour", &names), None);

@@ -8,11 +8,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::SpecError;
 use crate::error::parse_octal_go;
-use crate::json::{go_indent, strs};
+use crate::json::go_indent;
 use crate::label::parse_label;
 use crate::model::*;
 use crate::runtime::{Runtime, idmapping_json, merge_runtime, mount_json};
@@ -110,6 +111,111 @@ pub struct Spec {
     pub runtime: Runtime,
 }
 
+/// OCI `Spec`, the `config.json` document, in upstream's (specs-go) field
+/// order; empty values are omitted as Go's `omitempty` does.
+#[derive(Serialize)]
+struct OciSpec {
+    #[serde(rename = "ociVersion")]
+    oci_version: &'static str,
+    process: Process,
+    root: Root,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    mounts: Vec<Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
+    linux: Linux,
+}
+
+/// OCI `Process`.
+#[derive(Serialize)]
+struct Process {
+    user: User,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    args: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    env: Vec<String>,
+    cwd: String,
+    capabilities: Capabilities,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rlimits: Vec<Rlimit>,
+    #[serde(rename = "noNewPrivileges", skip_serializing_if = "is_false")]
+    no_new_privileges: bool,
+    #[serde(rename = "oomScoreAdj", skip_serializing_if = "Option::is_none")]
+    oom_score_adj: Option<i64>,
+}
+
+/// OCI `User`.
+#[derive(Serialize)]
+struct User {
+    uid: u32,
+    gid: u32,
+    #[serde(rename = "additionalGids", skip_serializing_if = "Vec::is_empty")]
+    additional_gids: Vec<u32>,
+}
+
+/// OCI `LinuxCapabilities`.
+#[derive(Serialize)]
+struct Capabilities {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    bounding: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    effective: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    inheritable: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    permitted: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ambient: Vec<String>,
+}
+
+/// OCI `Root`.
+#[derive(Serialize)]
+struct Root {
+    path: &'static str,
+    #[serde(skip_serializing_if = "is_false")]
+    readonly: bool,
+}
+
+/// OCI `Linux`.
+#[derive(Serialize)]
+struct Linux {
+    #[serde(rename = "uidMappings", skip_serializing_if = "Vec::is_empty")]
+    uid_mappings: Vec<Value>,
+    #[serde(rename = "gidMappings", skip_serializing_if = "Vec::is_empty")]
+    gid_mappings: Vec<Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    sysctl: BTreeMap<String, String>,
+    resources: OciResources,
+    #[serde(rename = "cgroupsPath", skip_serializing_if = "String::is_empty")]
+    cgroups_path: String,
+    namespaces: Vec<Namespace>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    devices: Vec<LinuxDevice>,
+    #[serde(rename = "rootfsPropagation", skip_serializing_if = "String::is_empty")]
+    rootfs_propagation: String,
+    #[serde(rename = "maskedPaths", skip_serializing_if = "Vec::is_empty")]
+    masked_paths: Vec<String>,
+    #[serde(rename = "readonlyPaths", skip_serializing_if = "Vec::is_empty")]
+    readonly_paths: Vec<String>,
+}
+
+/// OCI `LinuxDevice`.
+#[derive(Serialize)]
+struct LinuxDevice {
+    path: String,
+    r#type: String,
+    major: i64,
+    minor: i64,
+    #[serde(rename = "fileMode")]
+    file_mode: u32,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 fn or<'a, T>(label: &'a Option<T>, yaml: &'a Option<T>) -> Option<&'a T> {
     yaml.as_ref().or(label.as_ref())
 }
@@ -160,7 +266,15 @@ fn parse_limit(s: &str) -> Result<u64, SpecError> {
     })
 }
 
-fn rlimits(list: &[String]) -> Result<Vec<Value>, SpecError> {
+/// OCI `POSIXRlimit`.
+#[derive(Serialize)]
+struct Rlimit {
+    r#type: String,
+    hard: u64,
+    soft: u64,
+}
+
+fn rlimits(list: &[String]) -> Result<Vec<Rlimit>, SpecError> {
     let mut out = Vec::new();
     for l in list {
         let parts: Vec<&str> = l.splitn(3, ',').collect();
@@ -176,167 +290,113 @@ fn rlimits(list: &[String]) -> Result<Vec<Value>, SpecError> {
         if !RLIMITS.contains(&name.as_str()) {
             return Err(SpecError::UnknownLimit(name));
         }
-        let mut o = Map::new();
-        o.insert("type".into(), Value::String(name));
-        o.insert("hard".into(), Value::from(hard));
-        o.insert("soft".into(), Value::from(soft));
-        out.push(Value::Object(o));
+        out.push(Rlimit {
+            r#type: name,
+            hard,
+            soft,
+        });
     }
     Ok(out)
 }
 
-fn namespace(out: &mut Vec<Value>, ty: &str, value: &str, none_is_new: bool) {
+/// OCI `LinuxNamespace`.
+#[derive(Serialize)]
+struct Namespace {
+    r#type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+}
+
+fn namespace(out: &mut Vec<Namespace>, ty: &'static str, value: &str, none_is_new: bool) {
     if value == "host" || value == "root" {
         return;
     }
-    let mut o = Map::new();
-    o.insert("type".into(), Value::String(ty.into()));
     let is_new = value == "new" || value.is_empty() || (none_is_new && value == "none");
-    if !is_new {
-        o.insert("path".into(), Value::String(value.into()));
-    }
-    out.push(Value::Object(o));
+    out.push(Namespace {
+        r#type: ty,
+        path: (!is_new).then(|| value.to_string()),
+    });
 }
 
-fn put_i(o: &mut Map<String, Value>, k: &str, v: Option<i64>) {
-    if let Some(v) = v {
-        o.insert(k.into(), Value::from(v));
-    }
+/// Empty strings and lists are omitted from the OCI spec: `None` for them.
+fn set<T: Clone>(v: &Option<T>, empty: impl Fn(&T) -> bool) -> Option<T> {
+    v.as_ref().filter(|x| !empty(x)).cloned()
 }
 
-fn device_cgroup_json(d: &DeviceCgroup) -> Value {
-    let mut o = Map::new();
-    o.insert("allow".into(), Value::Bool(d.allow));
-    if let Some(t) = d.r#type.as_ref().filter(|t| !t.is_empty()) {
-        o.insert("type".into(), Value::String(t.clone()));
-    }
-    put_i(&mut o, "major", d.major);
-    put_i(&mut o, "minor", d.minor);
-    if let Some(a) = d.access.as_ref().filter(|a| !a.is_empty()) {
-        o.insert("access".into(), Value::String(a.clone()));
-    }
-    Value::Object(o)
+/// OCI `LinuxHugepageLimit` (`pageSize` is a string there).
+#[derive(Serialize)]
+struct OciHugepageLimit {
+    #[serde(rename = "pageSize")]
+    page_size: String,
+    limit: i64,
 }
 
-fn throttle_json(list: &[ThrottleDevice]) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|t| {
-                let mut o = Map::new();
-                o.insert("major".into(), Value::from(t.major));
-                o.insert("minor".into(), Value::from(t.minor));
-                o.insert("rate".into(), Value::from(t.rate));
-                Value::Object(o)
-            })
-            .collect(),
-    )
+/// OCI `LinuxResources`: the model's sub-objects with empty values dropped.
+#[derive(Serialize)]
+pub(crate) struct OciResources {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    devices: Vec<DeviceCgroup>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory: Option<Memory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu: Option<Cpu>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pids: Option<Pids>,
+    #[serde(rename = "blockIO", skip_serializing_if = "Option::is_none")]
+    block_io: Option<BlockIo>,
+    #[serde(rename = "hugepageLimits", skip_serializing_if = "Vec::is_empty")]
+    hugepage_limits: Vec<OciHugepageLimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<Network>,
 }
 
-/// OCI `LinuxResources` JSON with the extra device rules appended.
-pub(crate) fn resources_json(r: &Resources, extra_devices: &[DeviceCgroup]) -> Value {
-    let mut o = Map::new();
-    let devices: Vec<Value> = r
+/// OCI `LinuxResources` with the extra device rules appended.
+pub(crate) fn oci_resources(r: &Resources, extra_devices: &[DeviceCgroup]) -> OciResources {
+    let nonempty = |s: &Option<String>| set(s, String::is_empty);
+    let devices = r
         .devices
         .iter()
         .flatten()
         .chain(extra_devices)
-        .map(device_cgroup_json)
+        .map(|d| DeviceCgroup {
+            r#type: nonempty(&d.r#type),
+            access: nonempty(&d.access),
+            ..d.clone()
+        })
         .collect();
-    if !devices.is_empty() {
-        o.insert("devices".into(), Value::Array(devices));
-    }
-    if let Some(m) = &r.memory {
-        let mut x = Map::new();
-        put_i(&mut x, "limit", m.limit);
-        put_i(&mut x, "reservation", m.reservation);
-        put_i(&mut x, "swap", m.swap);
-        put_i(&mut x, "kernel", m.kernel);
-        put_i(&mut x, "kernelTCP", m.kernel_tcp);
-        put_i(&mut x, "swappiness", m.swappiness);
-        if let Some(b) = m.disable_oom_killer {
-            x.insert("disableOOMKiller".into(), Value::Bool(b));
-        }
-        o.insert("memory".into(), Value::Object(x));
-    }
-    if let Some(c) = &r.cpu {
-        let mut x = Map::new();
-        put_i(&mut x, "shares", c.shares);
-        put_i(&mut x, "quota", c.quota);
-        put_i(&mut x, "period", c.period);
-        put_i(&mut x, "realtimeRuntime", c.realtime_runtime);
-        put_i(&mut x, "realtimePeriod", c.realtime_period);
-        for (k, v) in [("cpus", &c.cpus), ("mems", &c.mems)] {
-            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-                x.insert(k.into(), Value::String(v.clone()));
-            }
-        }
-        o.insert("cpu".into(), Value::Object(x));
-    }
-    if let Some(p) = &r.pids {
-        let mut x = Map::new();
-        x.insert("limit".into(), Value::from(p.limit.unwrap_or(0)));
-        o.insert("pids".into(), Value::Object(x));
-    }
-    if let Some(b) = &r.blockio {
-        let mut x = Map::new();
-        put_i(&mut x, "weight", b.weight);
-        put_i(&mut x, "leafWeight", b.leaf_weight);
-        if let Some(w) = b.weight_device.as_ref().filter(|w| !w.is_empty()) {
-            let arr = w
-                .iter()
-                .map(|d| {
-                    let mut o = Map::new();
-                    o.insert("major".into(), Value::from(d.major));
-                    o.insert("minor".into(), Value::from(d.minor));
-                    put_i(&mut o, "weight", d.weight);
-                    put_i(&mut o, "leafWeight", d.leaf_weight);
-                    Value::Object(o)
-                })
-                .collect();
-            x.insert("weightDevice".into(), Value::Array(arr));
-        }
-        for (k, v) in [
-            ("throttleReadBpsDevice", &b.throttle_read_bps_device),
-            ("throttleWriteBpsDevice", &b.throttle_write_bps_device),
-            ("throttleReadIOPSDevice", &b.throttle_read_iops_device),
-            ("throttleWriteIOPSDevice", &b.throttle_write_iops_device),
-        ] {
-            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-                x.insert(k.into(), throttle_json(v));
-            }
-        }
-        o.insert("blockIO".into(), Value::Object(x));
-    }
-    if let Some(h) = r.hugepage_limits.as_ref().filter(|h| !h.is_empty()) {
-        let arr = h
+    OciResources {
+        devices,
+        memory: r.memory.clone(),
+        cpu: r.cpu.as_ref().map(|c| Cpu {
+            cpus: nonempty(&c.cpus),
+            mems: nonempty(&c.mems),
+            ..c.clone()
+        }),
+        pids: r.pids.as_ref().map(|p| Pids {
+            limit: Some(p.limit.unwrap_or(0)),
+        }),
+        block_io: r.blockio.as_ref().map(|b| BlockIo {
+            weight_device: set(&b.weight_device, Vec::is_empty),
+            throttle_read_bps_device: set(&b.throttle_read_bps_device, Vec::is_empty),
+            throttle_write_bps_device: set(&b.throttle_write_bps_device, Vec::is_empty),
+            throttle_read_iops_device: set(&b.throttle_read_iops_device, Vec::is_empty),
+            throttle_write_iops_device: set(&b.throttle_write_iops_device, Vec::is_empty),
+            ..b.clone()
+        }),
+        hugepage_limits: r
+            .hugepage_limits
             .iter()
-            .map(|l| {
-                let mut o = Map::new();
-                o.insert("pageSize".into(), Value::String(l.page_size.to_string()));
-                o.insert("limit".into(), Value::from(l.limit));
-                Value::Object(o)
+            .flatten()
+            .map(|l| OciHugepageLimit {
+                page_size: l.page_size.to_string(),
+                limit: l.limit,
             })
-            .collect();
-        o.insert("hugepageLimits".into(), Value::Array(arr));
+            .collect(),
+        network: r.network.as_ref().map(|n| Network {
+            class_id: n.class_id,
+            priorities: set(&n.priorities, Vec::is_empty),
+        }),
     }
-    if let Some(n) = &r.network {
-        let mut x = Map::new();
-        put_i(&mut x, "classID", n.class_id);
-        if let Some(p) = n.priorities.as_ref().filter(|p| !p.is_empty()) {
-            let arr = p
-                .iter()
-                .map(|p| {
-                    let mut o = Map::new();
-                    o.insert("name".into(), Value::String(p.name.clone()));
-                    o.insert("priority".into(), Value::from(p.priority));
-                    Value::Object(o)
-                })
-                .collect();
-            x.insert("priorities".into(), Value::Array(arr));
-        }
-        o.insert("network".into(), Value::Object(x));
-    }
-    Value::Object(o)
 }
 
 fn mounts(image: &Image, label: &Image, readonly: bool) -> Result<Vec<Value>, SpecError> {
@@ -543,59 +603,6 @@ pub fn oci_spec(image: &Image, defaults: &ImageDefaults, idmap: &IdMap) -> Resul
         additional.push(idmap.resolve(Some(g))?);
     }
 
-    // process
-    let mut user = Map::new();
-    user.insert("uid".into(), Value::from(uid));
-    user.insert("gid".into(), Value::from(gid));
-    if !additional.is_empty() {
-        user.insert(
-            "additionalGids".into(),
-            Value::Array(additional.into_iter().map(Value::from).collect()),
-        );
-    }
-    let mut process = Map::new();
-    process.insert("user".into(), Value::Object(user));
-    if !args.is_empty() {
-        process.insert("args".into(), strs(&args));
-    }
-    if let Some(env) = env.filter(|e| !e.is_empty()) {
-        process.insert("env".into(), strs(&env));
-    }
-    process.insert("cwd".into(), Value::String(cwd));
-    let mut capabilities = Map::new();
-    for (k, v) in [
-        ("bounding", &bounding),
-        ("effective", &caps),
-        ("inheritable", &bounding),
-        ("permitted", &bounding),
-        ("ambient", &ambient),
-    ] {
-        if !v.is_empty() {
-            capabilities.insert(k.into(), strs(v));
-        }
-    }
-    process.insert("capabilities".into(), Value::Object(capabilities));
-    if !rl.is_empty() {
-        process.insert("rlimits".into(), Value::Array(rl));
-    }
-    if or(&l.no_new_privileges, &y.no_new_privileges)
-        .copied()
-        .unwrap_or(false)
-    {
-        process.insert("noNewPrivileges".into(), Value::Bool(true));
-    }
-    if let Some(o) = or(&l.oom_score_adj, &y.oom_score_adj) {
-        process.insert("oomScoreAdj".into(), Value::from(*o));
-    }
-
-    // root
-    let mut root = Map::new();
-    root.insert("path".into(), Value::String("rootfs".into()));
-    if readonly {
-        root.insert("readonly".into(), Value::Bool(true));
-    }
-
-    // devices
     let mut linux_devices = Vec::new();
     let mut cgroup_devices = Vec::new();
     for d in or(&l.devices, &y.devices).into_iter().flatten() {
@@ -609,13 +616,13 @@ pub fn oci_spec(image: &Image, defaults: &ImageDefaults, idmap: &IdMap) -> Resul
             continue;
         }
         let mode = parse_octal_go(&d.mode, 32).map_err(SpecError::DeviceMode)?;
-        let mut o = Map::new();
-        o.insert("path".into(), Value::String(d.path.clone()));
-        o.insert("type".into(), Value::String(d.r#type.clone()));
-        o.insert("major".into(), Value::from(d.major));
-        o.insert("minor".into(), Value::from(d.minor));
-        o.insert("fileMode".into(), Value::from(mode as u32));
-        linux_devices.push(Value::Object(o));
+        linux_devices.push(LinuxDevice {
+            path: d.path.clone(),
+            r#type: d.r#type.clone(),
+            major: d.major,
+            minor: d.minor,
+            file_mode: mode as u32,
+        });
         cgroup_devices.push(DeviceCgroup {
             allow: true,
             r#type: Some(d.r#type.clone()),
@@ -625,71 +632,68 @@ pub fn oci_spec(image: &Image, defaults: &ImageDefaults, idmap: &IdMap) -> Resul
         });
     }
 
-    // linux
-    let mut linux = Map::new();
-    for (k, v) in [
-        ("uidMappings", or(&l.uid_mappings, &y.uid_mappings)),
-        ("gidMappings", or(&l.gid_mappings, &y.gid_mappings)),
-    ] {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            linux.insert(
-                k.into(),
-                Value::Array(v.iter().map(idmapping_json).collect()),
-            );
-        }
-    }
-    if let Some(s) = or(&l.sysctl, &y.sysctl).filter(|s| !s.is_empty()) {
-        let m: Map<String, Value> = s
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        linux.insert("sysctl".into(), Value::Object(m));
-    }
+    let nonempty = |v: Option<&Vec<String>>| v.cloned().unwrap_or_default();
+    let mappings = |v: Option<&Vec<IdMapping>>| {
+        v.into_iter()
+            .flatten()
+            .map(idmapping_json)
+            .collect::<Vec<_>>()
+    };
     let resources = or(&l.resources, &y.resources).cloned().unwrap_or_default();
-    linux.insert(
-        "resources".into(),
-        resources_json(&resources, &cgroup_devices),
-    );
-    if let Some(c) = or(&l.cgroups_path, &y.cgroups_path).filter(|c| !c.is_empty()) {
-        linux.insert("cgroupsPath".into(), Value::String(c.clone()));
-    }
-    linux.insert("namespaces".into(), Value::Array(namespaces));
-    if !linux_devices.is_empty() {
-        linux.insert("devices".into(), Value::Array(linux_devices));
-    }
-    if let Some(r) = or(&l.rootfs_propagation, &y.rootfs_propagation).filter(|r| !r.is_empty()) {
-        linux.insert("rootfsPropagation".into(), Value::String(r.clone()));
-    }
-    for (k, v) in [
-        ("maskedPaths", or(&l.masked_paths, &y.masked_paths)),
-        ("readonlyPaths", or(&l.readonly_paths, &y.readonly_paths)),
-    ] {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            linux.insert(k.into(), strs(v));
-        }
-    }
-
-    let mut spec = Map::new();
-    spec.insert("ociVersion".into(), Value::String(OCI_VERSION.into()));
-    spec.insert("process".into(), Value::Object(process));
-    spec.insert("root".into(), Value::Object(root));
-    if let Some(h) = first_non_empty(&[l.hostname.as_deref(), y.hostname.as_deref()]) {
-        spec.insert("hostname".into(), Value::String(h.to_string()));
-    }
-    if !mount_list.is_empty() {
-        spec.insert("mounts".into(), Value::Array(mount_list));
-    }
-    if let Some(a) = or(&l.annotations, &y.annotations).filter(|a| !a.is_empty()) {
-        let m: Map<String, Value> = a
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        spec.insert("annotations".into(), Value::Object(m));
-    }
-    spec.insert("linux".into(), Value::Object(linux));
+    let spec = OciSpec {
+        oci_version: OCI_VERSION,
+        process: Process {
+            user: User {
+                uid,
+                gid,
+                additional_gids: additional,
+            },
+            args,
+            env: env.unwrap_or_default(),
+            cwd,
+            capabilities: Capabilities {
+                bounding: bounding.clone(),
+                effective: caps,
+                inheritable: bounding.clone(),
+                permitted: bounding,
+                ambient,
+            },
+            rlimits: rl,
+            no_new_privileges: or(&l.no_new_privileges, &y.no_new_privileges)
+                .copied()
+                .unwrap_or(false),
+            oom_score_adj: or(&l.oom_score_adj, &y.oom_score_adj).copied(),
+        },
+        root: Root {
+            path: "rootfs",
+            readonly,
+        },
+        hostname: first_non_empty(&[l.hostname.as_deref(), y.hostname.as_deref()])
+            .map(str::to_string),
+        mounts: mount_list,
+        annotations: or(&l.annotations, &y.annotations)
+            .cloned()
+            .unwrap_or_default(),
+        linux: Linux {
+            uid_mappings: mappings(or(&l.uid_mappings, &y.uid_mappings)),
+            gid_mappings: mappings(or(&l.gid_mappings, &y.gid_mappings)),
+            sysctl: or(&l.sysctl, &y.sysctl).cloned().unwrap_or_default(),
+            resources: oci_resources(&resources, &cgroup_devices),
+            cgroups_path: or(&l.cgroups_path, &y.cgroups_path)
+                .cloned()
+                .unwrap_or_default(),
+            namespaces,
+            devices: linux_devices,
+            rootfs_propagation: or(&l.rootfs_propagation, &y.rootfs_propagation)
+                .cloned()
+                .unwrap_or_default(),
+            masked_paths: nonempty(or(&l.masked_paths, &y.masked_paths)),
+            readonly_paths: nonempty(or(&l.readonly_paths, &y.readonly_paths)),
+        },
+    };
 
     Ok(Spec {
-        config_json: go_indent(&Value::Object(spec)),
+        config_json: go_indent(&spec),
         readonly,
         runtime: merge_runtime(l.runtime.as_ref(), y.runtime.as_ref()),
     })

@@ -4,7 +4,11 @@
 //! is reported with its line and column.
 
 use crate::label::config_label;
+use linuxkit_config::decode::Decode;
+use linuxkit_config::schema::{self, Custom, Issue, Ty, mismatch};
 use linuxkit_config::yaml::{self, Node, Value};
+use linuxkit_config::{Origin, config_struct};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// A parsed `build.yml`.
@@ -144,221 +148,343 @@ pub struct ImageSpec {
     pub user: Option<String>,
 }
 
-const TOP_KEYS: &[&str] = &[
-    "image",
-    "org",
-    "tag",
-    "dockerfile",
-    "arches",
-    "extra-sources",
-    "gitrepo",
-    "network",
-    "disable-cache",
-    "config",
-    "buildArgs",
-    "depends",
-    "labels",
-    "annotations",
-    "contents",
-];
-const CONTENTS_KEYS: &[&str] = &["debian", "files", "symlinks", "cargo", "extract", "image"];
-const DEBIAN_KEYS: &[&str] = &["packages", "exclude", "drop", "install"];
-const EXTRACT_KEYS: &[&str] = &["from", "path", "as", "mode"];
-const FILE_KEYS: &[&str] = &[
-    "path",
-    "source",
-    "contents",
-    "directory",
-    "mode",
-    "uid",
-    "gid",
-];
-const SYMLINK_KEYS: &[&str] = &["path", "target"];
-const CARGO_KEYS: &[&str] = &["package", "bin", "path"];
-const IMAGE_KEYS: &[&str] = &["entrypoint", "cmd", "env", "workdir", "user"];
-
-struct Ctx<'a> {
-    file: &'a str,
-    problems: Vec<String>,
+// The keys of `build.yml`, each declared once (linuxkit-config's
+// `config_struct!`: one declaration gives the schema, with every problem
+// positioned and hinted, and the decoder). `parse` then applies the checks
+// and defaults that involve more than one key.
+config_struct! {
+    /// `build.yml` as written.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct Raw in RAW("build.yml", place "in build.yml") {
+        "image" => pub image: Text,
+        "org" => pub org: Option<Text>,
+        "tag" => pub tag: Option<Text>,
+        "dockerfile" => pub dockerfile: Option<Text>,
+        "arches" => pub arches: Texts,
+        "extra-sources" => pub extra_sources: Texts,
+        "gitrepo" => pub gitrepo: Option<Text>,
+        "network" => pub network: bool,
+        "disable-cache" => pub disable_cache: bool,
+        /// Checked by [`config_label`].
+        #[serde(skip)]
+        "config" => pub config: Any,
+        "buildArgs" => pub build_args: Texts,
+        #[serde(skip)]
+        "depends" => pub depends: Any,
+        "labels" => pub labels: TextMap,
+        "annotations" => pub annotations: TextMap,
+        "contents" => pub contents: RawContents,
+    }
+    origin at ""
 }
 
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
+config_struct! {
+    /// `contents:` as written.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct RawContents in RAW_CONTENTS("contents", place "in contents") {
+        "debian" => pub debian: Option<RawDebian>,
+        "files" => pub files: Vec<RawFile>,
+        "symlinks" => pub symlinks: Vec<RawSymlink>,
+        "cargo" => pub cargo: Vec<RawCargo>,
+        "extract" => pub extract: Vec<RawExtract>,
+        "image" => pub image: RawImage,
     }
-    prev[b.len()]
 }
 
-impl Ctx<'_> {
-    fn err(&mut self, n: &Node, msg: String, hint: Option<String>) {
-        let mut s = format!("{}:{}:{}: {msg}", self.file, n.line, n.column);
-        if let Some(h) = hint {
-            s.push_str(&format!("\n    hint: {h}"));
-        }
-        self.problems.push(s);
+config_struct! {
+    /// `contents.debian` as written.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct RawDebian in RAW_DEBIAN("contents.debian", place "in contents.debian") {
+        "packages" => pub packages: Texts,
+        "exclude" => pub exclude: Texts,
+        "drop" => pub drop: Texts,
+        "install" => pub install: Option<bool>,
     }
+    origin at ""
+}
 
-    /// Check keys of a mapping; returns its pairs.
-    fn map<'n>(&mut self, n: &'n Node, what: &str, allowed: &[&str]) -> Vec<(&'n str, &'n Node)> {
-        let Value::Map(pairs) = &n.value else {
-            self.err(
-                n,
-                format!("{what} must be a mapping, found {}", n.kind()),
-                None,
-            );
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (k, v) in pairs {
-            let key = k.as_str().unwrap_or(&k.raw);
-            if !allowed.contains(&key) {
-                let best = allowed.iter().min_by_key(|a| distance(key, a)).copied();
-                let hint = best
-                    .filter(|b| distance(key, b) <= 3)
-                    .map(|b| format!("did you mean `{b}`?"))
-                    .or_else(|| Some(format!("valid keys: {}", allowed.join(", "))));
-                self.err(k, format!("unknown field `{key}` in {what}"), hint);
-                continue;
-            }
-            out.push((key, v));
-        }
-        out
+config_struct! {
+    /// `contents.extract[]` as written.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct RawExtract in RAW_EXTRACT("contents.extract entry", place "in a contents.extract entry") {
+        "from" => pub from: Text,
+        "path" => pub path: Text,
+        "as" one of ["file", "tar", "concat"] => pub r#as: String,
+        "mode" => pub mode: Mode,
     }
+    origin at ""
+}
 
-    fn string(&mut self, n: &Node, what: &str) -> String {
-        match &n.value {
-            Value::Str(s) => s.clone(),
-            Value::Int(_) | Value::Float(_) | Value::Bool(_) => n.raw.clone(),
-            _ => {
-                self.err(
-                    n,
-                    format!("{what} must be a string, found {}", n.kind()),
-                    None,
-                );
-                String::new()
-            }
-        }
+config_struct! {
+    /// `contents.files[]` as written.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct RawFile in RAW_FILE("contents.files entry", place "in a contents.files entry") {
+        "path" => pub path: Text,
+        "source" => pub source: Option<Text>,
+        "contents" => pub contents: Option<Text>,
+        "directory" => pub directory: bool,
+        "mode" => pub mode: Mode,
+        "uid" => pub uid: Uid,
+        "gid" => pub gid: Uid,
     }
+    origin at ""
+}
 
-    fn bool(&mut self, n: &Node, what: &str) -> bool {
-        match &n.value {
-            Value::Bool(b) => *b,
-            _ => {
-                self.err(
-                    n,
-                    format!("{what} must be true or false, found {}", n.kind()),
-                    None,
-                );
-                false
-            }
-        }
+config_struct! {
+    /// `contents.symlinks[]` as written.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct RawSymlink in RAW_SYMLINK("contents.symlinks entry", place "in a contents.symlinks entry") {
+        "path" => pub path: Text,
+        "target" => pub target: Text,
     }
+    origin at ""
+}
 
-    fn strings(&mut self, n: &Node, what: &str) -> Vec<String> {
-        match &n.value {
-            Value::Seq(items) => items.iter().map(|i| self.string(i, what)).collect(),
-            Value::Null => Vec::new(),
-            _ => {
-                self.err(
-                    n,
-                    format!("{what} must be a list of strings, found {}", n.kind()),
-                    None,
-                );
-                Vec::new()
-            }
-        }
+config_struct! {
+    /// `contents.cargo[]` as written.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct RawCargo in RAW_CARGO("contents.cargo entry", place "in a contents.cargo entry") {
+        "package" => pub package: Text,
+        "bin" => pub bin: Option<Text>,
+        "path" => pub path: Text,
     }
+    origin at ""
+}
 
-    fn string_map(&mut self, n: &Node, what: &str) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        match &n.value {
-            Value::Map(pairs) => {
-                for (k, v) in pairs {
-                    let key = self.string(k, what);
-                    let val = self.string(v, what);
-                    out.insert(key, val);
+config_struct! {
+    /// `contents.image` as written.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct RawImage in RAW_IMAGE("contents.image", place "in contents.image") {
+        "entrypoint" => pub entrypoint: Option<Texts>,
+        "cmd" => pub cmd: Option<Texts>,
+        "env" => pub env: Option<Texts>,
+        "workdir" => pub workdir: Option<Text>,
+        "user" => pub user: Option<Text>,
+    }
+}
+
+fn is_scalar(n: &Node) -> bool {
+    matches!(
+        n.value,
+        Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_)
+    )
+}
+
+fn scalar_text(n: &Node) -> String {
+    match &n.value {
+        Value::Str(s) => s.clone(),
+        _ if is_scalar(n) => n.raw.clone(),
+        _ => String::new(),
+    }
+}
+
+/// A string; as in upstream's decoder any scalar is taken as its text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Text(pub String);
+
+static TEXT: Custom = Custom {
+    expected: "a string",
+    check: |n, path, out| {
+        if !is_scalar(n) {
+            mismatch(n, &Ty::Custom(&TEXT), path, out);
+        }
+    },
+};
+
+impl Decode for Text {
+    fn ty() -> Ty {
+        Ty::Custom(&TEXT)
+    }
+    fn decode(n: &Node, _: &str) -> Self {
+        Text(scalar_text(n))
+    }
+    fn absent() -> Self {
+        Text::default()
+    }
+}
+
+/// A list of strings; null is the empty list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Texts(pub Vec<String>);
+
+static TEXTS: Custom = Custom {
+    expected: "a list of strings",
+    check: |n, path, out| match &n.value {
+        Value::Null => {}
+        Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if !is_scalar(item) {
+                    mismatch(item, &Ty::Custom(&TEXT), &format!("{path}[{i}]"), out);
                 }
             }
-            Value::Null => {}
-            _ => self.err(
-                n,
-                format!("{what} must be a mapping of strings, found {}", n.kind()),
-                None,
+        }
+        _ => mismatch(n, &Ty::Custom(&TEXTS), path, out),
+    },
+};
+
+impl Decode for Texts {
+    fn ty() -> Ty {
+        Ty::Custom(&TEXTS)
+    }
+    fn decode(n: &Node, _: &str) -> Self {
+        match &n.value {
+            Value::Seq(items) => Texts(items.iter().map(scalar_text).collect()),
+            _ => Texts::default(),
+        }
+    }
+    fn absent() -> Self {
+        Texts::default()
+    }
+}
+
+/// A mapping of strings to strings; null is the empty mapping.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct TextMap(pub BTreeMap<String, String>);
+
+static TEXTMAP: Custom = Custom {
+    expected: "a mapping of strings",
+    check: |n, path, out| match &n.value {
+        Value::Null => {}
+        Value::Map(pairs) => {
+            for (k, v) in pairs {
+                for x in [k, v] {
+                    if !is_scalar(x) {
+                        mismatch(x, &Ty::Custom(&TEXT), path, out);
+                    }
+                }
+            }
+        }
+        _ => mismatch(n, &Ty::Custom(&TEXTMAP), path, out),
+    },
+};
+
+impl Decode for TextMap {
+    fn ty() -> Ty {
+        Ty::Custom(&TEXTMAP)
+    }
+    fn decode(n: &Node, _: &str) -> Self {
+        match &n.value {
+            Value::Map(pairs) => TextMap(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (scalar_text(k), scalar_text(v)))
+                    .collect(),
             ),
-        }
-        out
-    }
-
-    fn seq<'n>(&mut self, n: &'n Node, what: &str) -> &'n [Node] {
-        match &n.value {
-            Value::Seq(items) => items,
-            Value::Null => &[],
-            _ => {
-                self.err(
-                    n,
-                    format!("{what} must be a list, found {}", n.kind()),
-                    None,
-                );
-                &[]
-            }
+            _ => TextMap::default(),
         }
     }
-
-    fn id(&mut self, n: &Node, what: &str) -> u32 {
-        match &n.value {
-            Value::Int(i) if (0..=i128::from(u32::MAX)).contains(i) => *i as u32,
-            _ => {
-                self.err(
-                    n,
-                    format!(
-                        "{what} must be a number from 0 to 4294967295, found {}",
-                        n.kind()
-                    ),
-                    None,
-                );
-                0
-            }
-        }
+    fn absent() -> Self {
+        TextMap::default()
     }
+}
 
-    fn mode(&mut self, n: &Node, what: &str) -> Option<u32> {
-        let text = match &n.value {
-            Value::Str(s) => s.clone(),
-            Value::Int(_) => n.raw.clone(),
-            _ => {
-                self.err(
-                    n,
-                    format!(
-                        "{what} must be an octal mode such as \"0644\", found {}",
-                        n.kind()
-                    ),
-                    None,
-                );
-                return None;
-            }
-        };
+/// Any value (checked elsewhere, or ignored).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Any;
+
+static ANY: Custom = Custom {
+    expected: "anything",
+    check: |_, _, _| {},
+};
+
+impl Decode for Any {
+    fn ty() -> Ty {
+        Ty::Custom(&ANY)
+    }
+    fn decode(_: &Node, _: &str) -> Self {
+        Any
+    }
+    fn absent() -> Self {
+        Any
+    }
+}
+
+fn octal(n: &Node) -> Option<Result<u32, String>> {
+    let text = match &n.value {
+        Value::Str(s) => s.clone(),
+        Value::Int(_) => n.raw.clone(),
+        _ => return None,
+    };
+    Some(
         match u32::from_str_radix(text.trim_start_matches("0o"), 8) {
-            Ok(m) if m <= 0o7777 => Some(m),
-            _ => {
-                self.err(
-                    n,
-                    format!("{what} {text:?} is not an octal mode"),
-                    Some("write it like \"0644\" or \"0755\"".into()),
-                );
-                None
-            }
+            Ok(m) if m <= 0o7777 => Ok(m),
+            _ => Err(text),
+        },
+    )
+}
+
+/// An octal mode such as `"0644"` (absent = `None`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Mode(pub Option<u32>);
+
+static MODE: Custom = Custom {
+    expected: "an octal mode such as \"0644\"",
+    check: |n, path, out| match octal(n) {
+        None => mismatch(n, &Ty::Custom(&MODE), path, out),
+        Some(Ok(_)) => {}
+        Some(Err(text)) => {
+            let key = path.rsplit('.').next().unwrap_or(path);
+            out.push(Issue {
+                line: n.line,
+                column: n.column,
+                message: format!("{key} {text:?} is not an octal mode"),
+                hint: Some("write it like \"0644\" or \"0755\"".into()),
+            });
         }
+    },
+};
+
+impl Decode for Mode {
+    fn ty() -> Ty {
+        Ty::Custom(&MODE)
     }
+    fn decode(n: &Node, _: &str) -> Self {
+        Mode(octal(n).and_then(Result::ok))
+    }
+    fn absent() -> Self {
+        Mode(None)
+    }
+}
+
+/// A numeric owner id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Uid(pub u32);
+
+fn uid(n: &Node) -> Option<u32> {
+    match n.value {
+        Value::Int(i) => u32::try_from(i).ok(),
+        _ => None,
+    }
+}
+
+static UID: Custom = Custom {
+    expected: "a number from 0 to 4294967295",
+    check: |n, path, out| {
+        if uid(n).is_none() {
+            mismatch(n, &Ty::Custom(&UID), path, out);
+        }
+    },
+};
+
+impl Decode for Uid {
+    fn ty() -> Ty {
+        Ty::Custom(&UID)
+    }
+    fn decode(n: &Node, _: &str) -> Self {
+        Uid(uid(n).unwrap_or(0))
+    }
+    fn absent() -> Self {
+        Uid(0)
+    }
+}
+
+fn at(o: &Origin) -> String {
+    format!("{}:{}:{}", o.file, o.line, o.column)
 }
 
 /// Parse `build.yml` text; `file` names it in messages.
@@ -369,220 +495,192 @@ pub fn parse(file: &str, text: &str) -> Result<BuildYml, crate::PkgError> {
             .map(|e| format!("{file}:{}:{}: {}", e.line, e.column, e.message))
             .collect(),
     })?;
-    let mut cx = Ctx {
-        file,
-        problems: Vec::new(),
-    };
-    let mut b = BuildYml::default();
-    let mut have_image = false;
-    for (key, v) in cx.map(&root, "build.yml", TOP_KEYS) {
-        match key {
-            "image" => {
-                b.image = cx.string(v, "image");
-                have_image = !b.image.is_empty();
-            }
-            "org" => b.org = Some(cx.string(v, "org")),
-            "tag" => b.tag = Some(cx.string(v, "tag")),
-            "arches" => b.arches = cx.strings(v, "arches"),
-            "network" => b.network = cx.bool(v, "network"),
-            "disable-cache" => {
-                cx.bool(v, "disable-cache");
-            }
-            "dockerfile" | "gitrepo" => {
-                cx.string(v, key);
-            }
-            "extra-sources" | "buildArgs" => {
-                cx.strings(v, key);
-            }
-            "depends" => {}
-            "labels" => b.labels = cx.string_map(v, "labels"),
-            "annotations" => b.annotations = cx.string_map(v, "annotations"),
-            "config" => match config_label(v) {
-                Ok(label) => b.config_label = Some(label),
-                Err(msgs) => {
-                    for (line, column, m) in msgs {
-                        cx.problems
-                            .push(format!("{file}:{line}:{column}: config: {m}"));
-                    }
-                }
-            },
-            "contents" => b.contents = contents(&mut cx, v),
-            _ => {}
+    if !matches!(root.value, Value::Map(_)) {
+        return Err(crate::PkgError::BuildYml {
+            problems: vec![format!(
+                "{file}:{}:{}: build.yml must be a mapping, found {}",
+                root.line,
+                root.column,
+                root.kind()
+            )],
+        });
+    }
+    let mut issues = schema::validate(&root, &RAW, "");
+    let mut config = None;
+    if let Some(v) = root.get("config") {
+        match config_label(v) {
+            Ok(label) => config = Some(label),
+            Err(msgs) => issues.extend(msgs.into_iter().map(|(line, column, m)| Issue {
+                line,
+                column,
+                message: format!("config: {m}"),
+                hint: None,
+            })),
         }
     }
-    if !have_image {
-        cx.err(
-            &root,
+    let raw = Raw::decode(&root, file);
+    let mut err = |o: &Origin, message: String, hint: Option<&str>| {
+        issues.push(Issue {
+            line: o.line,
+            column: o.column,
+            message,
+            hint: hint.map(str::to_string),
+        })
+    };
+    if raw.image.0.is_empty() {
+        err(
+            &raw.origin,
             "Image field is required".into(),
-            Some("add `image: <name>`".into()),
+            Some("add `image: <name>`"),
         );
     }
-    if b.arches.is_empty() {
-        b.arches = vec!["amd64".into(), "arm64".into(), "riscv64".into()];
+    let c = raw.contents;
+    if let Some(d) = &c.debian
+        && d.packages.0.is_empty()
+    {
+        err(&d.origin, "contents.debian needs `packages`".into(), None);
     }
-    if cx.problems.is_empty() {
-        Ok(b)
-    } else {
-        Err(crate::PkgError::BuildYml {
-            problems: cx.problems,
-        })
-    }
-}
-
-fn contents(cx: &mut Ctx<'_>, n: &Node) -> Contents {
-    let mut c = Contents::default();
-    for (key, v) in cx.map(n, "contents", CONTENTS_KEYS) {
-        let v: &Node = v;
-        match key {
-            "debian" => {
-                let mut d = DebianContents {
-                    install: true,
-                    ..DebianContents::default()
-                };
-                for (k, v) in cx.map(v, "contents.debian", DEBIAN_KEYS) {
-                    if k == "install" {
-                        d.install = cx.bool(v, "contents.debian.install");
-                        continue;
-                    }
-                    let list = cx.strings(v, &format!("contents.debian.{k}"));
-                    match k {
-                        "packages" => d.packages = list,
-                        "exclude" => d.exclude = list,
-                        _ => d.drop = list,
-                    }
-                }
-                if d.packages.is_empty() {
-                    cx.err(v, "contents.debian needs `packages`".into(), None);
-                }
-                c.debian = Some(d);
-            }
-            "files" => {
-                for item in cx.seq(v, "contents.files") {
-                    let mut f = FileItem {
-                        at: format!("{}:{}:{}", cx.file, item.line, item.column),
-                        ..FileItem::default()
-                    };
-                    for (k, v) in cx.map(item, "a contents.files entry", FILE_KEYS) {
-                        match k {
-                            "path" => f.path = cx.string(v, "path"),
-                            "source" => f.source = Some(cx.string(v, "source")),
-                            "contents" => f.contents = Some(cx.string(v, "contents")),
-                            "directory" => f.directory = cx.bool(v, "directory"),
-                            "mode" => f.mode = cx.mode(v, "mode"),
-                            "uid" => f.uid = cx.id(v, "uid"),
-                            _ => f.gid = cx.id(v, "gid"),
-                        }
-                    }
-                    let kinds = usize::from(f.source.is_some())
-                        + usize::from(f.contents.is_some())
-                        + usize::from(f.directory);
-                    if f.path.is_empty() {
-                        cx.err(item, "a contents.files entry needs a `path`".into(), None);
-                    } else if kinds != 1 {
-                        cx.err(
-                            item,
-                            format!("contents.files entry {}: give exactly one of `source`, `contents`, `directory: true`", f.path),
-                            None,
-                        );
-                    }
-                    c.files.push(f);
-                }
-            }
-            "symlinks" => {
-                for item in cx.seq(v, "contents.symlinks") {
-                    let mut s = SymlinkItem::default();
-                    for (k, v) in cx.map(item, "a contents.symlinks entry", SYMLINK_KEYS) {
-                        if k == "path" {
-                            s.path = cx.string(v, "path");
-                        } else {
-                            s.target = cx.string(v, "target");
-                        }
-                    }
-                    if s.path.is_empty() || s.target.is_empty() {
-                        cx.err(
-                            item,
-                            "a contents.symlinks entry needs `path` and `target`".into(),
-                            None,
-                        );
-                    }
-                    c.symlinks.push(s);
-                }
-            }
-            "cargo" => {
-                for item in cx.seq(v, "contents.cargo") {
-                    let mut g = CargoItem::default();
-                    for (k, v) in cx.map(item, "a contents.cargo entry", CARGO_KEYS) {
-                        match k {
-                            "package" => g.package = cx.string(v, "package"),
-                            "bin" => g.bin = Some(cx.string(v, "bin")),
-                            _ => g.path = cx.string(v, "path"),
-                        }
-                    }
-                    if g.package.is_empty() || g.path.is_empty() {
-                        cx.err(
-                            item,
-                            "a contents.cargo entry needs `package` and `path`".into(),
-                            None,
-                        );
-                    }
-                    c.cargo.push(g);
-                }
-            }
-            "extract" => {
-                for item in cx.seq(v, "contents.extract") {
-                    let mut x = ExtractItem {
-                        at: format!("{}:{}:{}", cx.file, item.line, item.column),
-                        ..ExtractItem::default()
-                    };
-                    for (k, v) in cx.map(item, "a contents.extract entry", EXTRACT_KEYS) {
-                        match k {
-                            "from" => x.from = cx.string(v, "from"),
-                            "path" => x.path = cx.string(v, "path"),
-                            "mode" => x.mode = cx.mode(v, "mode"),
-                            _ => {
-                                x.r#as = match cx.string(v, "as").as_str() {
-                                    "file" => ExtractAs::File,
-                                    "tar" => ExtractAs::Tar,
-                                    "concat" => ExtractAs::Concat,
-                                    other => {
-                                        cx.err(
-                                            v,
-                                            format!(
-                                                "`as: {other}` is not one of file, tar, concat"
-                                            ),
-                                            None,
-                                        );
-                                        ExtractAs::File
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    if x.from.is_empty() || x.path.is_empty() {
-                        cx.err(
-                            item,
-                            "a contents.extract entry needs `from` and `path`".into(),
-                            None,
-                        );
-                    }
-                    c.extract.push(x);
-                }
-            }
-            "image" => {
-                for (k, v) in cx.map(v, "contents.image", IMAGE_KEYS) {
-                    match k {
-                        "entrypoint" => c.image.entrypoint = Some(cx.strings(v, "entrypoint")),
-                        "cmd" => c.image.cmd = Some(cx.strings(v, "cmd")),
-                        "env" => c.image.env = Some(cx.strings(v, "env")),
-                        "workdir" => c.image.workdir = Some(cx.string(v, "workdir")),
-                        _ => c.image.user = Some(cx.string(v, "user")),
-                    }
-                }
-            }
-            _ => {}
+    for f in &c.files {
+        let kinds = usize::from(f.source.is_some())
+            + usize::from(f.contents.is_some())
+            + usize::from(f.directory);
+        if f.path.0.is_empty() {
+            err(
+                &f.origin,
+                "a contents.files entry needs a `path`".into(),
+                None,
+            );
+        } else if kinds != 1 {
+            err(
+                &f.origin,
+                format!(
+                    "contents.files entry {}: give exactly one of `source`, `contents`, `directory: true`",
+                    f.path.0
+                ),
+                None,
+            );
         }
     }
-    c
+    for s in &c.symlinks {
+        if s.path.0.is_empty() || s.target.0.is_empty() {
+            err(
+                &s.origin,
+                "a contents.symlinks entry needs `path` and `target`".into(),
+                None,
+            );
+        }
+    }
+    for g in &c.cargo {
+        if g.package.0.is_empty() || g.path.0.is_empty() {
+            err(
+                &g.origin,
+                "a contents.cargo entry needs `package` and `path`".into(),
+                None,
+            );
+        }
+    }
+    for x in &c.extract {
+        if x.from.0.is_empty() || x.path.0.is_empty() {
+            err(
+                &x.origin,
+                "a contents.extract entry needs `from` and `path`".into(),
+                None,
+            );
+        }
+    }
+    if !issues.is_empty() {
+        issues.sort_by_key(|i| (i.line, i.column));
+        return Err(crate::PkgError::BuildYml {
+            problems: issues
+                .into_iter()
+                .map(|i| {
+                    let mut s = format!("{file}:{}:{}: {}", i.line, i.column, i.message);
+                    if let Some(h) = i.hint {
+                        s.push_str(&format!("\n    hint: {h}"));
+                    }
+                    s
+                })
+                .collect(),
+        });
+    }
+    let arches = if raw.arches.0.is_empty() {
+        vec!["amd64".into(), "arm64".into(), "riscv64".into()]
+    } else {
+        raw.arches.0
+    };
+    let text = |t: Option<Text>| t.map(|t| t.0);
+    let texts = |t: Option<Texts>| t.map(|t| t.0);
+    Ok(BuildYml {
+        image: raw.image.0,
+        org: text(raw.org),
+        tag: text(raw.tag),
+        arches,
+        network: raw.network,
+        config_label: config,
+        labels: raw.labels.0,
+        annotations: raw.annotations.0,
+        contents: Contents {
+            debian: c.debian.map(|d| DebianContents {
+                packages: d.packages.0,
+                install: d.install.unwrap_or(true),
+                exclude: d.exclude.0,
+                drop: d.drop.0,
+            }),
+            files: c
+                .files
+                .into_iter()
+                .map(|f| FileItem {
+                    at: at(&f.origin),
+                    path: f.path.0,
+                    source: text(f.source),
+                    contents: text(f.contents),
+                    directory: f.directory,
+                    mode: f.mode.0,
+                    uid: f.uid.0,
+                    gid: f.gid.0,
+                })
+                .collect(),
+            symlinks: c
+                .symlinks
+                .into_iter()
+                .map(|s| SymlinkItem {
+                    path: s.path.0,
+                    target: s.target.0,
+                })
+                .collect(),
+            cargo: c
+                .cargo
+                .into_iter()
+                .map(|g| CargoItem {
+                    package: g.package.0,
+                    bin: text(g.bin),
+                    path: g.path.0,
+                })
+                .collect(),
+            extract: c
+                .extract
+                .into_iter()
+                .map(|x| ExtractItem {
+                    at: at(&x.origin),
+                    from: x.from.0,
+                    path: x.path.0,
+                    r#as: match x.r#as.as_str() {
+                        "tar" => ExtractAs::Tar,
+                        "concat" => ExtractAs::Concat,
+                        _ => ExtractAs::File,
+                    },
+                    mode: x.mode.0,
+                })
+                .collect(),
+            image: ImageSpec {
+                entrypoint: texts(c.image.entrypoint),
+                cmd: texts(c.image.cmd),
+                env: texts(c.image.env),
+                workdir: text(c.image.workdir),
+                user: text(c.image.user),
+            },
+        },
+    })
 }
 
 #[cfg(test)]

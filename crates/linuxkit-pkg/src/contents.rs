@@ -535,13 +535,15 @@ mod tests {
             .collect();
         for want in [
             "linuxkit-init",
-            "linuxkit-formats",
+            "linuxkit-vm-abi",
             "Cargo.lock",
             "third_party",
         ] {
             assert!(names.contains(&want.to_string()), "{want} in {names:?}");
         }
-        assert!(!names.contains(&"linuxkit-build".to_string()), "{names:?}");
+        for unwanted in ["linuxkit-build", "linuxkit-formats"] {
+            assert!(!names.contains(&unwanted.to_string()), "{names:?}");
+        }
     }
 
     #[test]

@@ -6,46 +6,6 @@
 use linuxkit_config::yaml::{Node, Value};
 use serde_json::{Map, Value as Json};
 
-/// Top-level keys in upstream's struct order (yaml.md §4).
-const ORDER: &[&str] = &[
-    "name",
-    "image",
-    "capabilities",
-    "capabilities.add",
-    "ambient",
-    "mounts",
-    "binds",
-    "binds.add",
-    "devices",
-    "tmpfs",
-    "command",
-    "env",
-    "cwd",
-    "net",
-    "pid",
-    "ipc",
-    "uts",
-    "userns",
-    "hostname",
-    "readonly",
-    "maskedPaths",
-    "readonlyPaths",
-    "uid",
-    "gid",
-    "additionalGids",
-    "noNewPrivileges",
-    "oomScoreAdj",
-    "rootfsPropagation",
-    "cgroupsPath",
-    "resources",
-    "sysctl",
-    "rlimits",
-    "uidMappings",
-    "gidMappings",
-    "annotations",
-    "runtime",
-];
-
 /// Keys whose scalar values keep their YAML type (numbers, booleans, int-or-string ids);
 /// every other scalar is a string in upstream's structs and keeps its source text.
 const TYPED: &[&str] = &[
@@ -105,7 +65,10 @@ pub fn config_label(config: &Node) -> Result<String, Vec<(usize, usize, String)>
         let typed = TYPED.contains(&name.as_str()) || name == "resources";
         fields.push((name.clone(), convert(v, &name, typed)));
     }
-    fields.sort_by_key(|(k, _)| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
+    // Top-level keys in upstream's struct order (yaml.md §4), which is the
+    // order the image entry's keys are declared in.
+    let keys = linuxkit_config::Image::FIELDS;
+    fields.sort_by_key(|(k, _)| keys.iter().position(|f| f.key == k).unwrap_or(keys.len()));
     let mut obj = Map::new();
     for (k, v) in fields {
         obj.insert(k, v);
