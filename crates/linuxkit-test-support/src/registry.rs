@@ -1303,28 +1303,9 @@ pub fn skopeo_creds_for(reg: &Registry, side: &str) -> Vec<String> {
     v
 }
 
-/// `skopeo copy --all <layout> docker://HOST/<dest>` with the right
-/// credentials; panics with skopeo's stderr on failure.
-pub fn skopeo_push(reg: &Registry, layout: &SyntheticLayout, dest: &str) {
-    let mut args: Vec<String> = vec!["copy".into(), "--all".into()];
-    args.extend(skopeo_creds_for(reg, "dest"));
-    args.push(layout.oci_ref());
-    args.push(reg.docker_ref(dest));
-    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let o = skopeo(&a);
-    assert!(
-        o.status.success(),
-        "skopeo {a:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// `skopeo inspect --raw docker://HOST/<name_and_ref>`: the manifest bytes
-/// as stored; panics on failure.
-pub fn skopeo_inspect_raw(reg: &Registry, name_and_ref: &str) -> Vec<u8> {
-    let mut args: Vec<String> = vec!["inspect".into(), "--raw".into()];
-    args.extend(skopeo_creds(reg));
-    args.push(reg.docker_ref(name_and_ref));
+/// [`skopeo`] with `args`; panics with skopeo's stderr on failure, else
+/// returns its stdout.
+pub fn skopeo_ok(args: &[String]) -> Vec<u8> {
     let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let o = skopeo(&a);
     assert!(
@@ -1333,6 +1314,25 @@ pub fn skopeo_inspect_raw(reg: &Registry, name_and_ref: &str) -> Vec<u8> {
         String::from_utf8_lossy(&o.stderr)
     );
     o.stdout
+}
+
+/// `skopeo copy --all <layout> docker://HOST/<dest>` with the right
+/// credentials; panics with skopeo's stderr on failure.
+pub fn skopeo_push(reg: &Registry, layout: &SyntheticLayout, dest: &str) {
+    let mut args: Vec<String> = vec!["copy".into(), "--all".into()];
+    args.extend(skopeo_creds_for(reg, "dest"));
+    args.push(layout.oci_ref());
+    args.push(reg.docker_ref(dest));
+    skopeo_ok(&args);
+}
+
+/// `skopeo inspect --raw docker://HOST/<name_and_ref>`: the manifest bytes
+/// as stored; panics on failure.
+pub fn skopeo_inspect_raw(reg: &Registry, name_and_ref: &str) -> Vec<u8> {
+    let mut args: Vec<String> = vec!["inspect".into(), "--raw".into()];
+    args.extend(skopeo_creds(reg));
+    args.push(reg.docker_ref(name_and_ref));
+    skopeo_ok(&args)
 }
 
 /// Write `dir/config.json` in the docker CLI format, with

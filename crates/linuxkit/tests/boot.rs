@@ -479,7 +479,7 @@ fn a_conformance_configuration_boots_and_its_sshd_answers() {
 /// registry, and the result boots to the same shell.
 #[test]
 fn a_system_pulled_from_a_registry_where_skopeo_put_it_boots() {
-    use common::registry::{Auth, Registry, skopeo, skopeo_creds_for};
+    use common::registry::{Auth, Registry, skopeo_creds_for, skopeo_ok};
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     build_system("examples/minimal.yml", d, "local", &[]);
@@ -506,13 +506,7 @@ fn a_system_pulled_from_a_registry_where_skopeo_put_it_boots() {
         args.extend(skopeo_creds_for(&reg, "dest"));
         args.push(format!("oci:{}:{word}", shared_cache().display()));
         args.push(reg.docker_ref(&format!("linuxkit/{rest}")));
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = skopeo(&a);
-        assert!(
-            o.status.success(),
-            "skopeo {word}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        skopeo_ok(&args);
         copied += 1;
     }
     assert_eq!(copied, 4, "kernel, init, dhcpcd, getty: {yml}");

@@ -56,9 +56,7 @@ fn copy_and_unpack(reg: &Registry, d: &Path, repo_tag: &str) -> PathBuf {
     args.extend(skopeo_creds_for(reg, "src"));
     args.push(reg.docker_ref(repo_tag));
     args.push(format!("oci:{}:{tag}", oci.display()));
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = skopeo(&a);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    skopeo_ok(&args);
     let bundle = d.join("bundle");
     tools::check_stdout(
         std::process::Command::new("umoci")
@@ -227,9 +225,7 @@ fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
     args.extend(skopeo_creds_for(&reg, "dest"));
     args.push(layout.oci_ref());
     args.push(reg.docker_ref("test/docker:v1"));
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = skopeo(&a);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    skopeo_ok(&args);
     let dname = reg.image_ref("test/docker:v1");
     ok(&pull(d, c, &dname, &[]));
     let root = linuxkit_oci::Cache::open(&cache)

@@ -385,9 +385,7 @@ fn fault_proxy() {
     ];
     args.push(other.oci_ref());
     args.push(format!("docker://{}/test/other:v2", proxy.addr()));
-    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let o = skopeo(&a);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    skopeo_ok(&args);
     assert!(
         proxy
             .requests()
