@@ -399,13 +399,11 @@ fn missing_image_names_it_and_says_how_to_import() {
         "onboot:\n  - name: x\n    image: example.org/none/such:1\n",
     )
     .unwrap();
-    let o = linuxkit(
+    let err = failed(&linuxkit(
         t.path(),
         &["build", "--format", "tar", "--cache", "c", "cfg.yml"],
         &[],
-    );
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    ));
     assert!(
         err.contains("example.org/none/such:1") && err.contains("linuxkit cache import"),
         "{err}"
@@ -431,9 +429,7 @@ fn invalid_config_reports_every_problem_with_position() {
         "kernel:\n  image: k\n  cmdlin: x\nonboot:\n  - name: a\n    image: alpine\n    capabilites: []\nfiles:\n  - path: x\n    mode: 0644\n    contents: y\n",
     )
     .unwrap();
-    let o = linuxkit(t.path(), &["build", "bad.yml"], &[]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = failed(&linuxkit(t.path(), &["build", "bad.yml"], &[]));
     assert!(
         err.contains("bad.yml:3:3:") && err.contains("did you mean `cmdline`"),
         "{err}"
@@ -590,16 +586,12 @@ fn configuration_from_an_http_url() {
     ok(&o);
     server.join().unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains("name: getty"));
-    let o = linuxkit(
+    let err = failed(&linuxkit(
         t.path(),
         &["build", "--dry-run", "http://127.0.0.1:1/none.yml"],
         &[],
-    );
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr)
-            .contains("cannot fetch configuration http://127.0.0.1:1/none.yml")
-    );
+    ));
+    assert!(err.contains("cannot fetch configuration http://127.0.0.1:1/none.yml"));
 }
 
 #[test]
@@ -626,7 +618,7 @@ fn arch_picks_the_platform_of_multi_arch_indexes() {
         ],
         &[],
     ));
-    let o = linuxkit(
+    let err = failed(&linuxkit(
         t.path(),
         &[
             "build",
@@ -642,9 +634,7 @@ fn arch_picks_the_platform_of_multi_arch_indexes() {
             "cfg.yml",
         ],
         &[],
-    );
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    ));
     assert!(
         err.contains("linux/arm64") && err.contains("linux/amd64"),
         "{err}"

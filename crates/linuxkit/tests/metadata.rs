@@ -68,9 +68,12 @@ fn metadata_create_is_read_back_by_xorriso_and_isoinfo_and_reproducible() {
     ok(&linuxkit(d, &["metadata", "create", "f.iso", data], &[]));
     assert_eq!(std::fs::read(d.join("f.iso")).unwrap(), a);
     // a directory that does not exist: an error naming the file
-    let o = linuxkit(d, &["metadata", "create", "no/such/x.iso", "d"], &[]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/x.iso"));
+    let err = failed(&linuxkit(
+        d,
+        &["metadata", "create", "no/such/x.iso", "d"],
+        &[],
+    ));
+    assert!(err.contains("no/such/x.iso"));
 }
 
 #[test]
@@ -80,15 +83,12 @@ fn run_qemu_data_and_data_file_go_to_the_state_directory() {
     std::fs::write(d.join("m-kernel"), b"k").unwrap();
     std::fs::write(d.join("m-initrd.img"), b"i").unwrap();
     std::fs::write(d.join("m-cmdline"), b"console=ttyS0").unwrap();
-    let o = linuxkit(
+    let err = failed(&linuxkit(
         d,
         &["run", "qemu", "--data", "a", "--data-file", "f", "m"],
         &[],
-    );
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("cannot specify both -data and -data-file")
-    );
+    ));
+    assert!(err.contains("cannot specify both -data and -data-file"));
     // `--qemu /bin/true` stands in for QEMU: the state directory is prepared first
     let fake_qemu = |args: &[&str]| {
         let mut all = vec!["run", "qemu", "--accel", "tcg", "--qemu", "/bin/true"];
@@ -104,9 +104,8 @@ fn run_qemu_data_and_data_file_go_to_the_state_directory() {
         extract_config(&d.join("s2/data.iso"), &d.join("y")),
         payload
     );
-    let o = fake_qemu(&["--data-file", "nope", "m"]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
+    let err = failed(&fake_qemu(&["--data-file", "nope", "m"]));
+    assert!(err.contains("nope"));
 }
 
 /// `linuxkit serve` on a free port; killed when dropped.

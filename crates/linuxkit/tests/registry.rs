@@ -38,14 +38,6 @@ fn pull_with_credentials(d: &Path, cache: &str, name: &str, host: &str, entry: &
     ))
 }
 
-fn failed(o: &Output) -> String {
-    let e = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success(), "expected a failure, got success: {e}");
-    e
-}
-
-/// Every blob in the cache hashes to its name, index.json parses, and no
-/// temporary file sits among the blobs. Returns the names.
 /// Copy `repo_tag` from `reg` into the OCI layout `d/oci` with skopeo,
 /// then unpack it there with umoci into `d/bundle` (returned); both must
 /// succeed.
@@ -67,6 +59,8 @@ fn copy_and_unpack(reg: &Registry, d: &Path, repo_tag: &str) -> PathBuf {
     bundle
 }
 
+/// Every blob in the cache hashes to its name, index.json parses, and no
+/// temporary file sits among the blobs. Returns the names.
 fn consistent(cache: &Path) -> Vec<String> {
     use sha2::Digest as _;
     let blobs = cache.join("blobs/sha256");

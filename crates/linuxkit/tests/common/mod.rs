@@ -26,6 +26,13 @@ pub fn linuxkit(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
+/// Assert `o` failed; its stderr.
+pub fn failed(o: &Output) -> String {
+    let e = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "expected a failure, got success: {e}");
+    e
+}
+
 /// Assert success and return stderr.
 pub fn ok(o: &Output) -> String {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
