@@ -162,6 +162,17 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// Write each `(path, contents)` under `root`, creating parent directories.
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (path, contents) in files {
+        let p = root.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, contents).unwrap();
+    }
+}
+
 /// `n` deterministic pseudo-random (poorly compressible) bytes from `seed`
 /// (xorshift64*): the same arguments give the same bytes.
 pub fn noise(n: usize, seed: u64) -> Vec<u8> {

@@ -517,19 +517,17 @@ fn pkg_templates_resolve_to_the_git_tree_hash() {
     let t = tempfile::tempdir().unwrap();
     let repo = t.path();
     git(repo, &["init", "-q"]);
-    std::fs::create_dir_all(repo.join("pkg/hello")).unwrap();
-    std::fs::write(
-        repo.join("pkg/hello/build.yml"),
-        "image: hello\norg: acme\n",
-    )
-    .unwrap();
-    std::fs::write(repo.join("pkg/hello/Dockerfile"), "FROM scratch\n").unwrap();
-    std::fs::create_dir_all(repo.join("examples")).unwrap();
-    std::fs::write(
-        repo.join("examples/t.yml"),
-        "onboot:\n  - name: hello\n    image: \"@pkg:../pkg/hello\"\n",
-    )
-    .unwrap();
+    write_files(
+        repo,
+        &[
+            ("pkg/hello/build.yml", "image: hello\norg: acme\n"),
+            ("pkg/hello/Dockerfile", "FROM scratch\n"),
+            (
+                "examples/t.yml",
+                "onboot:\n  - name: hello\n    image: \"@pkg:../pkg/hello\"\n",
+            ),
+        ],
+    );
     git(repo, &["add", "-A"]);
     git(repo, &["commit", "-qm", "init"]);
     let tree = git(repo, &["rev-parse", "HEAD:pkg/hello"]);

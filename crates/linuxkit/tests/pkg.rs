@@ -14,20 +14,24 @@ fn repo(debian: bool) -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     let r = t.path();
     git(r, &["init", "-q"]);
-    std::fs::create_dir_all(r.join("pkg/hello/files")).unwrap();
-    std::fs::write(
-        r.join("pkg/hello/build.yml"),
-        "image: hello\norg: acme\narches: [amd64]\nconfig:\n  capabilities: [CAP_NET_ADMIN]\n  readonly: true\ncontents:\n  files:\n    - path: /etc/hello\n      source: files\n    - path: /etc/motd\n      contents: \"hi\\n\"\n  symlinks:\n    - path: /bin/hi\n      target: /etc/hello/say.sh\n  image:\n    cmd: [/bin/hi]\n    env: [\"PATH=/bin\"]\n",
-    )
-    .unwrap();
-    std::fs::write(r.join("pkg/hello/files/say.sh"), "#!/bin/sh\necho hello\n").unwrap();
+    write_files(
+        r,
+        &[
+            (
+                "pkg/hello/build.yml",
+                "image: hello\norg: acme\narches: [amd64]\nconfig:\n  capabilities: [CAP_NET_ADMIN]\n  readonly: true\ncontents:\n  files:\n    - path: /etc/hello\n      source: files\n    - path: /etc/motd\n      contents: \"hi\\n\"\n  symlinks:\n    - path: /bin/hi\n      target: /etc/hello/say.sh\n  image:\n    cmd: [/bin/hi]\n    env: [\"PATH=/bin\"]\n",
+            ),
+            ("pkg/hello/files/say.sh", "#!/bin/sh\necho hello\n"),
+        ],
+    );
     if debian {
-        std::fs::create_dir_all(r.join("pkg/bb")).unwrap();
-        std::fs::write(
-            r.join("pkg/bb/build.yml"),
-            "image: bb\narches: [amd64]\ncontents:\n  debian:\n    packages: [busybox-static]\n    drop: [/usr/share]\n  symlinks:\n    - {path: /bin/sh, target: busybox}\n",
-        )
-        .unwrap();
+        write_files(
+            r,
+            &[(
+                "pkg/bb/build.yml",
+                "image: bb\narches: [amd64]\ncontents:\n  debian:\n    packages: [busybox-static]\n    drop: [/usr/share]\n  symlinks:\n    - {path: /bin/sh, target: busybox}\n",
+            )],
+        );
     }
     git(r, &["add", "-A"]);
     git(r, &["commit", "-qm", "packages"]);
@@ -361,28 +365,27 @@ fn cargo_binaries_are_built_static_and_reproducibly() {
     let t = tempfile::tempdir().unwrap();
     let r = t.path();
     git(r, &["init", "-q"]);
-    std::fs::write(
-        r.join("Cargo.toml"),
-        "[workspace]\nmembers = [\"hello\"]\nresolver = \"3\"\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(r.join("hello/src")).unwrap();
-    std::fs::write(
-        r.join("hello/Cargo.toml"),
-        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        r.join("hello/src/main.rs"),
-        "fn main() { println!(\"hello from a package\"); }\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(r.join("pkg/hello")).unwrap();
-    std::fs::write(
-        r.join("pkg/hello/build.yml"),
-        "image: hello\narches: [amd64]\ncontents:\n  cargo:\n    - package: hello\n      path: /usr/bin/hello\n  image:\n    cmd: [/usr/bin/hello]\n",
-    )
-    .unwrap();
+    write_files(
+        r,
+        &[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"hello\"]\nresolver = \"3\"\n",
+            ),
+            (
+                "hello/Cargo.toml",
+                "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+            ),
+            (
+                "hello/src/main.rs",
+                "fn main() { println!(\"hello from a package\"); }\n",
+            ),
+            (
+                "pkg/hello/build.yml",
+                "image: hello\narches: [amd64]\ncontents:\n  cargo:\n    - package: hello\n      path: /usr/bin/hello\n  image:\n    cmd: [/usr/bin/hello]\n",
+            ),
+        ],
+    );
     git(r, &["add", "-A"]);
     git(r, &["commit", "-qm", "hello"]);
     let tag = stdout(&pkg(r, &["pkg", "show-tag", "--canonical", "pkg/hello"]));
