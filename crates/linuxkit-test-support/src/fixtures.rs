@@ -173,6 +173,17 @@ pub fn write_files(root: &Path, files: &[(&str, &str)]) {
     }
 }
 
+/// A new git repository in a temporary directory holding `files` (see
+/// [`write_files`]) in one commit.
+pub fn git_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    git(t.path(), &["init", "-q"]);
+    write_files(t.path(), files);
+    git(t.path(), &["add", "-A"]);
+    git(t.path(), &["commit", "-qm", "files"]);
+    t
+}
+
 /// `n` deterministic pseudo-random (poorly compressible) bytes from `seed`
 /// (xorshift64*): the same arguments give the same bytes.
 pub fn noise(n: usize, seed: u64) -> Vec<u8> {

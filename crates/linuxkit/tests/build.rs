@@ -514,22 +514,15 @@ fn cache_import_ls_export_rm() {
 
 #[test]
 fn pkg_templates_resolve_to_the_git_tree_hash() {
-    let t = tempfile::tempdir().unwrap();
+    let t = git_repo(&[
+        ("pkg/hello/build.yml", "image: hello\norg: acme\n"),
+        ("pkg/hello/Dockerfile", "FROM scratch\n"),
+        (
+            "examples/t.yml",
+            "onboot:\n  - name: hello\n    image: \"@pkg:../pkg/hello\"\n",
+        ),
+    ]);
     let repo = t.path();
-    git(repo, &["init", "-q"]);
-    write_files(
-        repo,
-        &[
-            ("pkg/hello/build.yml", "image: hello\norg: acme\n"),
-            ("pkg/hello/Dockerfile", "FROM scratch\n"),
-            (
-                "examples/t.yml",
-                "onboot:\n  - name: hello\n    image: \"@pkg:../pkg/hello\"\n",
-            ),
-        ],
-    );
-    git(repo, &["add", "-A"]);
-    git(repo, &["commit", "-qm", "init"]);
     let tree = git(repo, &["rev-parse", "HEAD:pkg/hello"]);
     let dry = |repo: &Path| {
         let o = linuxkit(repo, &["build", "--dry-run", "examples/t.yml"], &[]);

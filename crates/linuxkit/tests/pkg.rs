@@ -11,31 +11,17 @@ use std::path::{Path, PathBuf};
 /// A git repo with one package `pkg/hello` (files and symlinks only) and,
 /// if `debian`, one with busybox-static from Debian.
 fn repo(debian: bool) -> tempfile::TempDir {
-    let t = tempfile::tempdir().unwrap();
-    let r = t.path();
-    git(r, &["init", "-q"]);
-    write_files(
-        r,
-        &[
-            (
-                "pkg/hello/build.yml",
-                "image: hello\norg: acme\narches: [amd64]\nconfig:\n  capabilities: [CAP_NET_ADMIN]\n  readonly: true\ncontents:\n  files:\n    - path: /etc/hello\n      source: files\n    - path: /etc/motd\n      contents: \"hi\\n\"\n  symlinks:\n    - path: /bin/hi\n      target: /etc/hello/say.sh\n  image:\n    cmd: [/bin/hi]\n    env: [\"PATH=/bin\"]\n",
-            ),
-            ("pkg/hello/files/say.sh", "#!/bin/sh\necho hello\n"),
-        ],
-    );
+    let mut files = vec![
+        (
+            "pkg/hello/build.yml",
+            "image: hello\norg: acme\narches: [amd64]\nconfig:\n  capabilities: [CAP_NET_ADMIN]\n  readonly: true\ncontents:\n  files:\n    - path: /etc/hello\n      source: files\n    - path: /etc/motd\n      contents: \"hi\\n\"\n  symlinks:\n    - path: /bin/hi\n      target: /etc/hello/say.sh\n  image:\n    cmd: [/bin/hi]\n    env: [\"PATH=/bin\"]\n",
+        ),
+        ("pkg/hello/files/say.sh", "#!/bin/sh\necho hello\n"),
+    ];
     if debian {
-        write_files(
-            r,
-            &[(
-                "pkg/bb/build.yml",
-                "image: bb\narches: [amd64]\ncontents:\n  debian:\n    packages: [busybox-static]\n    drop: [/usr/share]\n  symlinks:\n    - {path: /bin/sh, target: busybox}\n",
-            )],
-        );
+        files.push(("pkg/bb/build.yml", "image: bb\narches: [amd64]\ncontents:\n  debian:\n    packages: [busybox-static]\n    drop: [/usr/share]\n  symlinks:\n    - {path: /bin/sh, target: busybox}\n"));
     }
-    git(r, &["add", "-A"]);
-    git(r, &["commit", "-qm", "packages"]);
-    t
+    git_repo(&files)
 }
 
 fn pkg(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -362,32 +348,25 @@ fn bad_packages_fail_clearly_and_leave_the_cache_unchanged() {
 
 #[test]
 fn cargo_binaries_are_built_static_and_reproducibly() {
-    let t = tempfile::tempdir().unwrap();
+    let t = git_repo(&[
+        (
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"hello\"]\nresolver = \"3\"\n",
+        ),
+        (
+            "hello/Cargo.toml",
+            "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+        ),
+        (
+            "hello/src/main.rs",
+            "fn main() { println!(\"hello from a package\"); }\n",
+        ),
+        (
+            "pkg/hello/build.yml",
+            "image: hello\narches: [amd64]\ncontents:\n  cargo:\n    - package: hello\n      path: /usr/bin/hello\n  image:\n    cmd: [/usr/bin/hello]\n",
+        ),
+    ]);
     let r = t.path();
-    git(r, &["init", "-q"]);
-    write_files(
-        r,
-        &[
-            (
-                "Cargo.toml",
-                "[workspace]\nmembers = [\"hello\"]\nresolver = \"3\"\n",
-            ),
-            (
-                "hello/Cargo.toml",
-                "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
-            ),
-            (
-                "hello/src/main.rs",
-                "fn main() { println!(\"hello from a package\"); }\n",
-            ),
-            (
-                "pkg/hello/build.yml",
-                "image: hello\narches: [amd64]\ncontents:\n  cargo:\n    - package: hello\n      path: /usr/bin/hello\n  image:\n    cmd: [/usr/bin/hello]\n",
-            ),
-        ],
-    );
-    git(r, &["add", "-A"]);
-    git(r, &["commit", "-qm", "hello"]);
     let tag = stdout(&pkg(r, &["pkg", "show-tag", "--canonical", "pkg/hello"]));
     let (c1, c2) = (r.join("c1"), r.join("c2"));
     ok(&pkg(
