@@ -486,6 +486,7 @@ fn pkg_build_flags_and_pkg_manifest_against_a_registry() {
         a.extend_from_slice(args);
         linuxkit(&r, &a, &[])
     };
+    let build = |args: &[&str]| lk(&[&["pkg", "build", "--org", org.as_str()], args].concat());
     let o = lk(&["pkg", "show-tag", "--org", &org, "pkg/one"]);
     let tag = out(&o).trim().to_string();
     let repo_tag = tag.split_once('/').unwrap().1.to_string();
@@ -498,50 +499,20 @@ fn pkg_build_flags_and_pkg_manifest_against_a_registry() {
     };
 
     // --dry-run builds nothing and says what it would do.
-    let o = lk(&[
-        "pkg",
-        "build",
-        "--org",
-        &org,
-        "--dry-run",
-        "--push",
-        "pkg/one",
-    ]);
+    let o = build(&["--dry-run", "--push", "pkg/one"]);
     ok(&o);
     assert!(out(&o).contains("would build linux/amd64"), "{}", out(&o));
     assert_eq!(cached(&tag), None);
     // --skip-platforms of the only buildable platform: nothing to build.
-    let e = failed(&lk(&[
-        "pkg",
-        "build",
-        "--org",
-        &org,
-        "--skip-platforms",
-        "linux/amd64",
-        "pkg/one",
-    ]));
+    let e = failed(&build(&["--skip-platforms", "linux/amd64", "pkg/one"]));
     assert!(e.contains("the package is for arm64"), "{e}");
     // --nobuild with nothing cached is an error.
-    let e = failed(&lk(&[
-        "pkg",
-        "build",
-        "--org",
-        &org,
-        "--push",
-        "--nobuild",
-        "pkg/one",
-    ]));
+    let e = failed(&build(&["--push", "--nobuild", "pkg/one"]));
     assert!(e.contains("--nobuild"), "{e}");
     // --force and --pull conflict.
-    failed(&lk(&[
-        "pkg", "build", "--org", &org, "--force", "--pull", "pkg/one",
-    ]));
+    failed(&build(&["--force", "--pull", "pkg/one"]));
     // BuildKit-only flags: accepted, warned about, ignored.
-    let o = lk(&[
-        "pkg",
-        "build",
-        "--org",
-        &org,
+    let o = build(&[
         "--builder-image",
         "moby/buildkit:x",
         "--nonetwork",
@@ -611,11 +582,7 @@ fn pkg_build_flags_and_pkg_manifest_against_a_registry() {
     ok(&o);
     assert!(out(&o).contains("Pulled"), "{}", out(&o));
     // --registry-creds are accepted (the registry is anonymous) and checked.
-    let e = failed(&lk(&[
-        "pkg",
-        "build",
-        "--org",
-        &org,
+    let e = failed(&build(&[
         "--pull",
         "--force=false",
         "--registry-creds",

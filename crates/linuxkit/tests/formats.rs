@@ -53,10 +53,9 @@ fn bios_iso_and_disks_boot() {
     );
     eprintln!("build iso-bios,raw-bios,qcow2-bios,aws: {took:?}");
     // the ISO as a CD, the same hybrid image as disks
-    boots(&d.join("m.iso"), &[]);
-    boots(&d.join("m-bios.img"), &[]);
-    boots(&d.join("m.qcow2"), &[]);
-    boots(&d.join("m.raw"), &[]);
+    for f in ["m.iso", "m-bios.img", "m.qcow2", "m.raw"] {
+        boots(&d.join(f), &[]);
+    }
     assert_eq!(std::fs::metadata(d.join("m.raw")).unwrap().len(), 256 << 20);
     // Without --accel an image with no kernel file is probed with a tiny
     // firmware: where /dev/kvm exists but a Linux guest hangs (this CI
@@ -121,15 +120,17 @@ fn cloud_and_hypervisor_disks_boot() {
     let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let d = t.path();
     // vhd, dynamic-vhd and azure all write <name>.vhd: one name each
-    build(d, "m", "vhd,vmdk,gcp", &[]);
-    build(d, "dyn", "dynamic-vhd", &[]);
-    build(d, "az", "azure", &[]);
+    for (name, formats) in [
+        ("m", "vhd,vmdk,gcp"),
+        ("dyn", "dynamic-vhd"),
+        ("az", "azure"),
+    ] {
+        build(d, name, formats, &[]);
+    }
     extract_gcp(&d.join("m.img.tar.gz"), &d.join("disk.raw"));
-    boots(&d.join("m.vhd"), &[]);
-    boots(&d.join("dyn.vhd"), &[]);
-    boots(&d.join("az.vhd"), &[]);
-    boots(&d.join("m.vmdk"), &[]);
-    boots(&d.join("disk.raw"), &[]);
+    for f in ["m.vhd", "dyn.vhd", "az.vhd", "m.vmdk", "disk.raw"] {
+        boots(&d.join(f), &[]);
+    }
 }
 
 #[test]
@@ -137,10 +138,9 @@ fn efi_formats_boot_with_uefi_firmware() {
     let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let d = t.path();
     build(d, "m", "iso-efi,iso-efi-initrd,raw-efi,qcow2-efi,uki", &[]);
-    boots(&d.join("m-efi.iso"), &["--uefi"]);
-    boots(&d.join("m-efi-initrd.iso"), &["--uefi"]);
-    boots(&d.join("m-efi.img"), &["--uefi"]);
-    boots(&d.join("m-efi.qcow2"), &["--uefi"]);
+    for f in ["m-efi.iso", "m-efi-initrd.iso", "m-efi.img", "m-efi.qcow2"] {
+        boots(&d.join(f), &["--uefi"]);
+    }
     // a UKI needs no flag: run qemu makes an ESP for it and uses OVMF
     boots(&d.join("m.efi"), &[]);
 }
@@ -152,10 +152,14 @@ fn efi_formats_boot_with_uefi_firmware() {
 fn root_filesystem_formats_boot_from_their_image() {
     let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let d = t.path();
-    build(d, "sq", "kernel+squashfs", &[]);
-    build(d, "er", "kernel+erofs", &[]);
-    build(d, "is", "kernel+iso", &[]);
-    build(d, "full", "kernel+initrd", &[]);
+    for (name, formats) in [
+        ("sq", "kernel+squashfs"),
+        ("er", "kernel+erofs"),
+        ("is", "kernel+iso"),
+        ("full", "kernel+initrd"),
+    ] {
+        build(d, name, formats, &[]);
+    }
     let small = std::fs::metadata(d.join("sq-root-initrd.img"))
         .unwrap()
         .len();
