@@ -101,9 +101,8 @@ fn partials(cache: &Path) -> Vec<(PathBuf, u64)> {
 
 #[test]
 fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, reg, layout) = serving(Auth::Anonymous, &["amd64", "arm64"], 2, 200_000);
     let d = t.path();
-    let (reg, layout) = serving(d, Auth::Anonymous, &["amd64", "arm64"], 2, 200_000);
 
     // skopeo → us: the whole index, with per-arch names.
     let cache = d.join("cache");
@@ -256,9 +255,8 @@ fn multi_arch_images_go_both_ways_between_us_skopeo_and_umoci() {
 
 #[test]
 fn basic_auth_uses_docker_credentials_and_explains_missing_or_wrong_ones() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, reg, layout) = serving(Auth::basic("alice", "s3cret"), &["amd64"], 2, 100_000);
     let d = t.path();
-    let (reg, layout) = serving(d, Auth::basic("alice", "s3cret"), &["amd64"], 2, 100_000);
     let docker = d.join("docker");
     docker_config(&docker, &reg);
     let env = [("DOCKER_CONFIG", docker.to_str().unwrap())];
@@ -310,9 +308,8 @@ fn basic_auth_uses_docker_credentials_and_explains_missing_or_wrong_ones() {
 
 #[test]
 fn tls_registries_need_their_ca_and_get_it_from_cert_file() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, reg, layout) = serving(Auth::Tls, &["amd64"], 1, 100_000);
     let d = t.path();
-    let (reg, layout) = serving(d, Auth::Tls, &["amd64"], 1, 100_000);
     let c = d.join("cache");
     let c = c.to_str().unwrap();
     let name = reg.image_ref("test/img:v1");
@@ -360,9 +357,8 @@ fn tls_registries_need_their_ca_and_get_it_from_cert_file() {
 
 #[test]
 fn token_auth_fetches_scoped_tokens_with_docker_credentials() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, reg, layout) = serving(Auth::token("bob", "pw"), &["amd64", "arm64"], 1, 100_000);
     let d = t.path();
-    let (reg, layout) = serving(d, Auth::token("bob", "pw"), &["amd64", "arm64"], 1, 100_000);
     let docker = d.join("docker");
     docker_config(&docker, &reg);
     let env = [("DOCKER_CONFIG", docker.to_str().unwrap())];
@@ -399,9 +395,8 @@ fn token_auth_fetches_scoped_tokens_with_docker_credentials() {
 
 #[test]
 fn unknown_images_tags_and_registries_are_clear_errors_that_add_nothing() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, reg, _layout) = serving(Auth::Anonymous, &["amd64"], 1, 10_000);
     let d = t.path();
-    let (reg, _layout) = serving(d, Auth::Anonymous, &["amd64"], 1, 10_000);
     let cache = d.join("cache");
     let c = cache.to_str().unwrap();
     let repo = reg.image_ref("test/nope:v1");
@@ -426,38 +421,43 @@ fn unknown_images_tags_and_registries_are_clear_errors_that_add_nothing() {
     assert!(consistent(&cache).is_empty());
 }
 
-/// A registry with `auth` serving `test/img:v1`: a synthetic image for
-/// `arches` with `layers` layers of about `size` bytes each.
+/// A scratch directory and a registry with `auth` serving `test/img:v1`: a
+/// synthetic image (laid out in the directory) for `arches` with `layers`
+/// layers of about `size` bytes each.
 fn serving(
-    d: &Path,
     auth: Auth,
     arches: &[&str],
     layers: usize,
     size: usize,
-) -> (Registry, SyntheticLayout) {
+) -> (tempfile::TempDir, Registry, SyntheticLayout) {
+    let t = tempfile::tempdir().unwrap();
     let reg = Registry::start(auth);
-    let layout = synthetic_layout(d, arches, layers, size);
+    let layout = synthetic_layout(t.path(), arches, layers, size);
     skopeo_push(&reg, &layout, "test/img:v1");
-    (reg, layout)
+    (t, reg, layout)
 }
 
-/// A registry with one image behind a fault proxy; the image's name through the proxy.
+/// [`serving`] one amd64 image behind a fault proxy; the image's name through the proxy.
 fn behind_proxy(
-    d: &Path,
     layers: usize,
     size: usize,
-) -> (Registry, FaultProxy, SyntheticLayout, String) {
-    let (reg, layout) = serving(d, Auth::Anonymous, &["amd64"], layers, size);
+) -> (
+    tempfile::TempDir,
+    Registry,
+    FaultProxy,
+    SyntheticLayout,
+    String,
+) {
+    let (t, reg, layout) = serving(Auth::Anonymous, &["amd64"], layers, size);
     let proxy = FaultProxy::start(reg.host());
     let name = format!("{}/test/img:v1", proxy.addr());
-    (reg, proxy, layout, name)
+    (t, reg, proxy, layout, name)
 }
 
 #[test]
 fn a_connection_dropped_mid_blob_is_resumed_with_range() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, _reg, proxy, layout, name) = behind_proxy(1, 2_000_000);
     let d = t.path();
-    let (_reg, proxy, layout, name) = behind_proxy(d, 1, 2_000_000);
     // Whichever blob is fetched first (config or layer) loses its connection
     // after 100 bytes; both are larger than that.
     proxy.set(Fault::DropBlobAfter(100));
@@ -478,9 +478,8 @@ fn a_connection_dropped_mid_blob_is_resumed_with_range() {
 
 #[test]
 fn server_errors_are_retried_until_the_registry_recovers() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, _reg, proxy, layout, name) = behind_proxy(2, 100_000);
     let d = t.path();
-    let (_reg, proxy, layout, name) = behind_proxy(d, 2, 100_000);
     proxy.set(Fault::Status {
         code: 500,
         times: 3,
@@ -494,9 +493,8 @@ fn server_errors_are_retried_until_the_registry_recovers() {
 
 #[test]
 fn rate_limits_are_honoured_with_retry_after() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, _reg, proxy, layout, name) = behind_proxy(1, 50_000);
     let d = t.path();
-    let (_reg, proxy, layout, name) = behind_proxy(d, 1, 50_000);
     proxy.set(Fault::Status {
         code: 429,
         times: 2,
@@ -513,9 +511,8 @@ fn rate_limits_are_honoured_with_retry_after() {
 
 #[test]
 fn a_blob_that_does_not_match_its_digest_is_rejected_and_nothing_is_kept() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, _reg, proxy, layout, name) = behind_proxy(2, 100_000);
     let d = t.path();
-    let (_reg, proxy, layout, name) = behind_proxy(d, 2, 100_000);
     proxy.set(Fault::CorruptBlob);
     let cache = d.join("cache");
     let e = failed(&pull(d, cache.to_str().unwrap(), &name, &[]));
@@ -546,9 +543,8 @@ fn a_blob_that_does_not_match_its_digest_is_rejected_and_nothing_is_kept() {
 
 #[test]
 fn a_pull_killed_mid_blob_leaves_a_consistent_cache_and_completes_when_run_again() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, _reg, proxy, layout, name) = behind_proxy(1, 3_000_000);
     let d = t.path();
-    let (_reg, proxy, layout, name) = behind_proxy(d, 1, 3_000_000);
     proxy.set(Fault::Throttle {
         bytes_per_sec: 300_000,
     });
@@ -716,9 +712,8 @@ fn connect_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 
 #[test]
 fn proxies_from_the_environment_and_insecure_registries_are_used() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, reg, layout) = serving(Auth::Anonymous, &["amd64"], 1, 50_000);
     let d = t.path();
-    let (reg, layout) = serving(d, Auth::Anonymous, &["amd64"], 1, 50_000);
     let (proxy, seen) = connect_proxy();
     let cache = d.join("cache");
     let name = reg.image_ref("test/img:v1");
@@ -747,9 +742,8 @@ fn proxies_from_the_environment_and_insecure_registries_are_used() {
 
 #[test]
 fn a_registry_sending_a_trickle_is_timed_out_by_progress() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, _reg, proxy, _layout, name) = behind_proxy(1, 200_000);
     let d = t.path();
-    let (_reg, proxy, _layout, name) = behind_proxy(d, 1, 200_000);
     // About 20 bytes a second, while at least 1000 bytes a second are required.
     proxy.set(Fault::Throttle { bytes_per_sec: 20 });
     let cache = d.join("cache");
