@@ -92,26 +92,10 @@ impl Collector {
     }
 
     fn merge(&mut self, doc: &Value, prefix: &str) {
-        if let Some(pkgs) = doc.get("packages").and_then(Value::as_array) {
-            for p in pkgs {
-                let mut p = p.clone();
-                if let Some(Value::String(f)) = p.get("packageFileName") {
-                    let v = prefixed(prefix, f);
-                    p["packageFileName"] = Value::String(v);
-                }
-                self.packages.push(p);
-            }
-        }
-        if let Some(files) = doc.get("files").and_then(Value::as_array) {
-            for f in files {
-                let mut f = f.clone();
-                if let Some(Value::String(n)) = f.get("fileName") {
-                    let v = prefixed(prefix, n);
-                    f["fileName"] = Value::String(v);
-                }
-                self.files.push(f);
-            }
-        }
+        let packages = with_prefix(doc, "packages", "packageFileName", prefix);
+        self.packages.extend(packages);
+        self.files
+            .extend(with_prefix(doc, "files", "fileName", prefix));
         if let Some(rels) = doc.get("relationships").and_then(Value::as_array) {
             self.relationships.extend(rels.iter().cloned());
         }
@@ -166,4 +150,24 @@ impl Collector {
         out.push(b'\n');
         Ok(Entry::file(image_path(opts)?, 0o644, mtime, out))
     }
+}
+
+/// The items of `doc`'s array `list`, each with its string `field` (a path)
+/// put under `prefix`.
+fn with_prefix(doc: &Value, list: &str, field: &str, prefix: &str) -> Vec<Value> {
+    let items = doc
+        .get(list)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    items
+        .map(|item| {
+            let mut item = item.clone();
+            if let Some(Value::String(n)) = item.get(field) {
+                let v = prefixed(prefix, n);
+                item[field] = Value::String(v);
+            }
+            item
+        })
+        .collect()
 }
