@@ -171,3 +171,34 @@ fn with_prefix(doc: &Value, list: &str, field: &str, prefix: &str) -> Vec<Value>
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_are_put_under_the_prefix_and_other_fields_kept() {
+        let doc = json!({
+            "packages": [{"name": "a", "packageFileName": "./x/a.deb"}, {"name": "b"}],
+            "files": [{"fileName": "/bin/busybox", "SPDXID": "f"}],
+        });
+        assert_eq!(
+            with_prefix(
+                &doc,
+                "packages",
+                "packageFileName",
+                "containers/onboot/000-s"
+            ),
+            vec![
+                json!({"name": "a", "packageFileName": "/containers/onboot/000-s/x/a.deb"}),
+                json!({"name": "b"}),
+            ]
+        );
+        assert_eq!(
+            with_prefix(&doc, "files", "fileName", ""),
+            vec![json!({"fileName": "/bin/busybox", "SPDXID": "f"})]
+        );
+        assert!(with_prefix(&doc, "relationships", "x", "p").is_empty());
+    }
+}
