@@ -2,21 +2,94 @@
 //! and renamed into place only by [`PendingFile::commit`]: a build commits
 //! every file once every requested format succeeded, so a failed build
 //! leaves nothing half-written.
+//!
+//! Only regular files are replaced that way. A destination that is a
+//! character device, a FIFO or a socket (`--o /dev/null`, `/dev/stdout`, a
+//! named pipe) is written into directly: there is nothing to protect and it
+//! must stay what it is. A symbolic link is followed on purpose: the file it
+//! names is replaced and the link stays. A directory, a block device or a
+//! dangling link is refused.
 
 use crate::error::BuildError;
 use crate::outfile::OutputFile;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// A file being written under a temporary name.
+/// A file being written under a temporary name, or straight into a
+/// destination that is not a regular file.
 pub struct PendingFile {
-    tmp: tempfile::NamedTempFile<OutputFile>,
+    out: Out,
     dest: PathBuf,
 }
 
+/// Where a [`PendingFile`] writes.
+enum Out {
+    /// A temporary file beside the destination, renamed over it on commit.
+    Temp(tempfile::NamedTempFile<OutputFile>),
+    /// The destination itself (a character device, FIFO or socket).
+    Direct(OutputFile),
+}
+
+/// What the destination is now, following symbolic links on purpose.
+enum Existing {
+    /// Nothing there (or a regular file): write beside it, rename over it.
+    Replace(PathBuf),
+    /// A character device, FIFO or socket: write into it.
+    WriteInto(PathBuf),
+}
+
+fn existing(dest: &Path) -> Result<Existing, BuildError> {
+    use std::os::unix::fs::FileTypeExt;
+    let refuse = |why: &str| {
+        Err(BuildError::Other(format!(
+            "output {} {why}: give the path of a file to write",
+            dest.display()
+        )))
+    };
+    let Ok(lmeta) = std::fs::symlink_metadata(dest) else {
+        return Ok(Existing::Replace(dest.to_path_buf()));
+    };
+    let target = if lmeta.file_type().is_symlink() {
+        match std::fs::canonicalize(dest) {
+            Ok(t) => t,
+            Err(_) => return refuse("is a symbolic link to nothing"),
+        }
+    } else {
+        dest.to_path_buf()
+    };
+    let meta = std::fs::metadata(&target)
+        .map_err(|e| BuildError::io(format!("cannot read {}", dest.display()), e))?;
+    let ft = meta.file_type();
+    if ft.is_file() {
+        Ok(Existing::Replace(target))
+    } else if ft.is_char_device() || ft.is_fifo() || ft.is_socket() {
+        Ok(Existing::WriteInto(target))
+    } else if ft.is_dir() {
+        refuse("is a directory")
+    } else {
+        refuse("is a block device (not replaced)")
+    }
+}
+
 impl PendingFile {
-    /// Create a temporary file beside `dest`.
+    /// Create a temporary file beside `dest` (beside the file a symbolic
+    /// link names), or open `dest` itself when it is a character device,
+    /// FIFO or socket.
     pub fn create(dest: &Path) -> Result<PendingFile, BuildError> {
+        let dest = match existing(dest)? {
+            Existing::Replace(path) => path,
+            Existing::WriteInto(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| BuildError::io(format!("cannot write {}", path.display()), e))?;
+                return Ok(PendingFile {
+                    out: Out::Direct(OutputFile::new(file)),
+                    dest: path,
+                });
+            }
+        };
+        let dest = dest.as_path();
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -37,29 +110,41 @@ impl PendingFile {
             })?;
         let (file, path) = tmp.into_parts();
         Ok(PendingFile {
-            tmp: tempfile::NamedTempFile::from_parts(OutputFile::new(file), path),
+            out: Out::Temp(tempfile::NamedTempFile::from_parts(
+                OutputFile::new(file),
+                path,
+            )),
             dest: dest.to_path_buf(),
         })
     }
 
     /// The open file (it starts writing its data to the disk as it goes).
     pub fn file(&mut self) -> &mut OutputFile {
-        self.tmp.as_file_mut()
+        match &mut self.out {
+            Out::Temp(t) => t.as_file_mut(),
+            Out::Direct(f) => f,
+        }
     }
 
-    /// fsync, set mode 0644 and rename into place.
+    /// fsync, set mode 0644 and rename into place (a destination written
+    /// into directly only has its buffered data flushed).
     pub fn commit(self) -> Result<PathBuf, BuildError> {
         use std::os::unix::fs::PermissionsExt;
         let ctx = format!("cannot write {}", self.dest.display());
-        self.tmp
-            .as_file()
+        let tmp = match self.out {
+            Out::Temp(t) => t,
+            Out::Direct(mut f) => {
+                f.flush().map_err(|e| BuildError::io(&ctx, e))?;
+                return Ok(self.dest);
+            }
+        };
+        tmp.as_file()
             .get_ref()
             .sync_all()
             .map_err(|e| BuildError::io(&ctx, e))?;
-        std::fs::set_permissions(self.tmp.path(), std::fs::Permissions::from_mode(0o644))
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
             .map_err(|e| BuildError::io(&ctx, e))?;
-        self.tmp
-            .persist(&self.dest)
+        tmp.persist(&self.dest)
             .map_err(|e| BuildError::io(&ctx, e.error))?;
         Ok(self.dest)
     }

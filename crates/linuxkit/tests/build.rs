@@ -332,6 +332,98 @@ fn output_to_stdout() {
     assert!(entries.iter().any(|e| e.0 == "etc/motd"));
 }
 
+/// `--o` into something that is not a regular file writes into it and
+/// leaves it what it was (issue 16 item 1): a character device stays one,
+/// a FIFO's reader gets the tar, a symbolic link stays a link and the file
+/// it names gets the tar; a directory is refused and left alone.
+#[test]
+fn output_into_devices_fifos_and_links_keeps_them() {
+    use std::os::unix::fs::FileTypeExt;
+    let t = tempfile::tempdir().unwrap();
+    let c = fresh_cache(t.path());
+    std::fs::write(t.path().join("cfg.yml"), SMALL).unwrap();
+    let build_to = |o: &str| {
+        linuxkit(
+            t.path(),
+            &[
+                "build",
+                "--no-sbom",
+                "--o",
+                o,
+                "--cache",
+                c.to_str().unwrap(),
+                "cfg.yml",
+            ],
+            &[],
+        )
+    };
+    // A character device: written into, not replaced (/dev/null as root
+    // would otherwise become a regular file).
+    ok(&build_to("/dev/null"));
+    let m = std::fs::metadata("/dev/null").unwrap();
+    assert!(
+        m.file_type().is_char_device(),
+        "/dev/null is still a device"
+    );
+    // A FIFO: a reader on the other end gets the whole tar.
+    let fifo = t.path().join("pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    ok(&build_to(fifo.to_str().unwrap()));
+    let got = reader.join().unwrap();
+    assert!(read_tar(&got).iter().any(|e| e.0 == "etc/motd"));
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // A symbolic link: followed on purpose, the link stays.
+    let real = t.path().join("real.tar");
+    std::fs::write(&real, b"old").unwrap();
+    let link = t.path().join("link.tar");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    ok(&build_to(link.to_str().unwrap()));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        read_tar(&std::fs::read(&real).unwrap())
+            .iter()
+            .any(|e| e.0 == "etc/motd")
+    );
+    // A dangling link and a directory are refused, and stay.
+    let dangling = t.path().join("dangling.tar");
+    std::os::unix::fs::symlink(t.path().join("nowhere"), &dangling).unwrap();
+    let o = build_to(dangling.to_str().unwrap());
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("symbolic link to nothing"));
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let dir = t.path().join("adir");
+    std::fs::create_dir(&dir).unwrap();
+    let o = build_to(dir.to_str().unwrap());
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is a directory"));
+    assert!(dir.is_dir());
+}
+
 #[test]
 fn flag_errors_are_clear() {
     let t = tempfile::tempdir().unwrap();
