@@ -49,21 +49,24 @@ fn existing(dest: &Path) -> Result<Existing, BuildError> {
     let Ok(lmeta) = std::fs::symlink_metadata(dest) else {
         return Ok(Existing::Replace(dest.to_path_buf()));
     };
-    let target = if lmeta.file_type().is_symlink() {
-        match std::fs::canonicalize(dest) {
-            Ok(t) => t,
-            Err(_) => return refuse("is a symbolic link to nothing"),
-        }
-    } else {
-        dest.to_path_buf()
+    // Through the link (also /proc's magic links: `/dev/stdout` on a pipe).
+    let meta = match std::fs::metadata(dest) {
+        Ok(m) => m,
+        Err(_) if lmeta.file_type().is_symlink() => return refuse("is a symbolic link to nothing"),
+        Err(e) => return Err(BuildError::io(format!("cannot read {}", dest.display()), e)),
     };
-    let meta = std::fs::metadata(&target)
-        .map_err(|e| BuildError::io(format!("cannot read {}", dest.display()), e))?;
     let ft = meta.file_type();
     if ft.is_file() {
+        // Replace the file the link names; the link stays.
+        let target = if lmeta.file_type().is_symlink() {
+            std::fs::canonicalize(dest)
+                .map_err(|e| BuildError::io(format!("cannot resolve {}", dest.display()), e))?
+        } else {
+            dest.to_path_buf()
+        };
         Ok(Existing::Replace(target))
     } else if ft.is_char_device() || ft.is_fifo() || ft.is_socket() {
-        Ok(Existing::WriteInto(target))
+        Ok(Existing::WriteInto(dest.to_path_buf()))
     } else if ft.is_dir() {
         refuse("is a directory")
     } else {
