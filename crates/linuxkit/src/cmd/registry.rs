@@ -272,12 +272,13 @@ impl linuxkit_build::Registry for BuildPuller<'_> {
         canonical: &str,
         platform: &Platform,
     ) -> Result<(), linuxkit_build::PullError> {
-        if self.client.is_none() {
-            self.client = Some(self.flags.client()?);
-        }
-        if let Some(client) = &self.client {
-            pull_for_build(client, cache, written, canonical, platform)?;
-        }
+        // The client is made on the first pull only: a build from the cache
+        // never reads credentials.
+        let client = match &mut self.client {
+            Some(c) => c,
+            slot => slot.insert(self.flags.client()?),
+        };
+        pull_for_build(client, cache, written, canonical, platform)?;
         Ok(())
     }
 }
